@@ -1,0 +1,43 @@
+# har-vib: `make demo` and `make test` set everything up on a fresh machine, then run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint format sweep sync-wandb clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# the main job on the embedded default dataset (aeon's BasicMotions, VIB-LSTM, hidden 256)
+demo: install
+	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python train.py
+
+test: install
+	WANDB_MODE=disabled $(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# beta sweep on the default dataset, then its table and plot
+sweep: install
+	$(BIN)/python train.py -m hparams_search=beta_sweep logger=csv hydra.sweep.dir=outputs/multiruns/beta_sweep
+	$(BIN)/python scripts/sweep_report.py outputs/multiruns/beta_sweep
+
+# upload offline W&B runs that have not been synced yet
+sync-wandb: install
+	find outputs -type d -name 'offline-run-*' | while read d; do \
+		test -e "$$d/.synced" || $(BIN)/wandb sync "$$d"; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""Lightning callbacks."""
+
+from har_vib.callbacks.prune_export import PruneExportCallback
+
+__all__ = ["PruneExportCallback"]

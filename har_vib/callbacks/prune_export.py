@@ -1,0 +1,180 @@
+"""At the end of fit: prune the VIB model, fine-tune and evaluate the compact model, export, report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import WandbLogger
+
+from har_vib.compression import (
+    NothingKeptError,
+    collapsed_report,
+    compress,
+    evaluate_accuracy,
+    export_compact,
+    finetune,
+    recurrent_weight_count,
+    write_json,
+)
+from har_vib.compression.params import cell_type, deployable_param_count
+from har_vib.models.sequence_classifier import SequenceClassifier
+from har_vib.reports.plots import plot_alive_history
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def max_abs_logit_diff(a: torch.nn.Module, b: torch.nn.Module, batches: Iterable, device: torch.device) -> float:
+    """Largest absolute difference between two models' logits over ``(x, lengths, y)`` batches (eval mode)."""
+    a.eval()
+    b.eval()
+    worst = 0.0
+    for x, lengths, _ in batches:
+        x, lengths = x.to(device), lengths.to(device)
+        worst = max(worst, float((a(x, lengths) - b(x, lengths)).abs().max()))
+    return worst
+
+
+def _naive_report(net: SequenceClassifier) -> dict[str, Any]:
+    n = recurrent_weight_count(net.rnn)
+    return {
+        "cell": cell_type(net.rnn),
+        "lstm_params_before": n,
+        "lstm_params_after": n,
+        "compression_ratio": 1.0,
+        "input_dim_before": int(net.rnn.input_size),
+        "input_dim_after": int(net.rnn.input_size),
+        "hidden_before": int(net.rnn.hidden_size),
+        "hidden_after": int(net.rnn.hidden_size),
+        "kept_inputs": list(range(net.rnn.input_size)),
+        "kept_hidden": list(range(net.rnn.hidden_size)),
+        "threshold": None,
+        "total_params_before": deployable_param_count(net),
+        "total_params_after": deployable_param_count(net),
+    }
+
+
+def log_summary(trainer: L.Trainer, figures: dict[str, Any]) -> None:
+    """Put scalar ``figures`` into every logger: W&B's run summary, a final metrics row elsewhere."""
+    scalars = {k: float(v) for k, v in figures.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.summary.update(scalars)
+        else:
+            logger.log_metrics({f"final/{k}": v for k, v in scalars.items()}, step=trainer.global_step)
+            logger.save()
+
+
+class PruneExportCallback(L.Callback):
+    """Writes ``metrics.json``, ``compression.json``, the compact model and ``sparsity.png`` into ``output_dir``.
+
+    Args:
+        output_dir: the run folder.
+        weights: ``"last"`` prunes the weights fit ended with; ``"best"`` reloads the best checkpoint first.
+        finetune_epochs: epochs of fine-tuning of the compact model (its pruning pattern fixed); 0 skips it.
+        finetune_lr, finetune_weight_decay, grad_clip: fine-tuning optimiser settings (Adam).
+    """
+
+    def __init__(
+        self,
+        output_dir: str,
+        weights: str = "last",
+        finetune_epochs: int = 0,
+        finetune_lr: float = 1e-3,
+        finetune_weight_decay: float = 0.0,
+        grad_clip: Optional[float] = 1.0,
+    ) -> None:
+        if weights not in ("last", "best"):
+            raise ValueError(f"weights must be 'last' or 'best', got {weights!r}")
+        self.output_dir = Path(output_dir)
+        self.weights = weights
+        self.finetune_epochs = finetune_epochs
+        self.finetune_lr = finetune_lr
+        self.finetune_weight_decay = finetune_weight_decay
+        self.grad_clip = grad_clip
+        self.metrics: dict[str, Any] = {}
+        self.report: dict[str, Any] = {}
+
+    def _load_best(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        ckpt = trainer.checkpoint_callback
+        path = getattr(ckpt, "best_model_path", "") if ckpt is not None else ""
+        if not path:
+            log.warning("weights=best but no best checkpoint exists; pruning the last weights")
+            return
+        state = torch.load(path, map_location=pl_module.device, weights_only=False)["state_dict"]
+        pl_module.load_state_dict(state)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or getattr(trainer, "fast_dev_run", False):
+            return
+        if self.weights == "best":
+            self._load_best(trainer, pl_module)
+        dm = trainer.datamodule
+        net: SequenceClassifier = pl_module.net
+        device = pl_module.device
+        test_loader = dm.test_dataloader()
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        metrics: dict[str, Any] = {"test_acc": evaluate_accuracy(net, test_loader, device)}
+        if not net.is_vib:
+            report = _naive_report(net)
+            export_compact(net, self.output_dir)
+        else:
+            report, compact = self._prune(net, metrics, test_loader, dm.train_dataloader(), device)
+            if compact is not None:
+                export_compact(compact, self.output_dir)
+            history = getattr(pl_module, "alive_history", [])
+            if history:
+                plot_alive_history(history, self.output_dir / "sparsity.png")
+                write_json({"history": history}, self.output_dir / "sparsity.json")
+        net.train()
+        write_json(metrics, self.output_dir / "metrics.json")
+        write_json(report, self.output_dir / "compression.json")
+        self.metrics, self.report = metrics, report
+        log_summary(trainer, {**metrics, **report})
+        log.info("metrics: %s", metrics)
+        log.info(
+            "compression: %s -> %s LSTM params (%sx), inputs %s -> %s, hidden %s -> %s",
+            report["lstm_params_before"],
+            report["lstm_params_after"],
+            report["compression_ratio"],
+            report["input_dim_before"],
+            report["input_dim_after"],
+            report["hidden_before"],
+            report["hidden_after"],
+        )
+
+    def _prune(
+        self,
+        net: SequenceClassifier,
+        metrics: dict[str, Any],
+        test_loader: Iterable,
+        train_loader: Iterable,
+        device: torch.device,
+    ) -> tuple[dict[str, Any], Optional[SequenceClassifier]]:
+        try:
+            result = compress(net)
+        except NothingKeptError as err:
+            log.warning("%s; the compact model is a constant predictor", err)
+            metrics["test_acc_pruned"] = metrics["test_acc"]  # the masked model outputs the head bias only
+            return collapsed_report(net), None
+        compact = result.model
+        report = dict(result.report)
+        report["export_max_abs_diff"] = max_abs_logit_diff(net, compact, test_loader, device)
+        metrics["test_acc_pruned_before_finetune"] = evaluate_accuracy(compact, test_loader, device)
+        if self.finetune_epochs > 0:
+            finetune(
+                compact,
+                train_loader,
+                epochs=self.finetune_epochs,
+                lr=self.finetune_lr,
+                weight_decay=self.finetune_weight_decay,
+                grad_clip=self.grad_clip,
+                device=device,
+            )
+        report["finetune_epochs"] = self.finetune_epochs
+        metrics["test_acc_pruned"] = evaluate_accuracy(compact, test_loader, device)
+        return report, compact

@@ -1,0 +1,175 @@
+"""Turn a trained VIB model into a compact standard model: ``nn.LSTM``/``nn.GRU`` plus a sliced head.
+
+Kept sets (Srivastava et al. 2021; METHODS.md 1.7, 1.10):
+
+* input features ``J``: kept by the input bottleneck (all features when there is none);
+* hidden units ``K``: LSTM unit k is kept iff its i, g and o masks all keep it; GRU unit k iff its n mask
+  keeps it. A unit outside ``K`` outputs exactly 0 under the eval masks, so removing it changes nothing.
+
+Rows ``R = {q*H + k : q gate, k in K}`` (gate-major) of the stacked weights are kept, and the columns ``J``
+of ``W_ih`` and ``K`` of ``W_hh`` and of the head's first ``Linear``. Indexing is by these sets, never by
+non-zero entries, so kept weights that happen to be 0 survive.
+
+A kept unit whose forget (LSTM) or reset/update (GRU) mask is 0 uses a zero gate in the masked model. The
+compact model has no masks, so that gate's row is zeroed and its bias set to ``-1e4``: ``sigmoid`` then
+returns exactly 0 and the compact model reproduces the masked eval model.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from har_vib.compression.params import (
+    cell_type,
+    deployable_param_count,
+    recurrent_param_count,
+    recurrent_weight_count,
+)
+from har_vib.models.sequence_classifier import SequenceClassifier
+from har_vib.vib.recurrent import VIBGRU, VIBLSTM
+
+CLOSED_GATE_BIAS = -1.0e4
+# gates that are multiplied by their mask but whose zero does not silence a unit
+_CLOSABLE_GATES = {"lstm": ("f",), "gru": ("r", "z")}
+
+
+class NothingKeptError(RuntimeError):
+    """Every hidden unit (or every input feature) was pruned: no recurrent layer is left to export."""
+
+
+@dataclass
+class CompressionResult:
+    """The compact model and the figures that describe it."""
+
+    model: SequenceClassifier
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def kept_sets(model: SequenceClassifier) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the kept input features ``J`` and hidden units ``K`` of a VIB model."""
+    rnn = model.rnn
+    if not isinstance(rnn, (VIBLSTM, VIBGRU)):
+        raise TypeError(f"compress() needs a VIB recurrent layer, got {type(rnn).__name__}")
+    hidden = torch.nonzero(rnn.kept_hidden_mask(), as_tuple=False).flatten()
+    if model.input_ib is not None:
+        inputs = model.input_ib.kept_indices()
+    else:
+        inputs = torch.arange(rnn.input_size, device=hidden.device)
+    return inputs, hidden
+
+
+def _slice_head(head: nn.Sequential, hidden: torch.Tensor) -> nn.Sequential:
+    new_head = copy.deepcopy(head)
+    first = head[0]
+    if not isinstance(first, nn.Linear):
+        raise TypeError(f"the head must start with nn.Linear, got {type(first).__name__}")
+    sliced = nn.Linear(len(hidden), first.out_features, bias=first.bias is not None)
+    with torch.no_grad():
+        sliced.weight.copy_(first.weight[:, hidden])
+        if first.bias is not None:
+            sliced.bias.copy_(first.bias)
+    new_head[0] = sliced.to(first.weight.device)
+    return new_head
+
+
+def compress(model: SequenceClassifier) -> CompressionResult:
+    """Build the compact standard model equivalent to ``model`` evaluated with hard 0/1 masks.
+
+    Raises:
+        NothingKeptError: if no hidden unit or no input feature survives.
+    """
+    rnn = model.rnn
+    inputs, hidden = kept_sets(model)
+    cell = cell_type(rnn)
+    big_h, big_l = rnn.hidden_size, rnn.input_size
+    if len(hidden) == 0 or len(inputs) == 0:
+        raise NothingKeptError(
+            f"the bottlenecks pruned every {'hidden unit' if len(hidden) == 0 else 'input feature'} "
+            f"({len(inputs)}/{big_l} inputs, {len(hidden)}/{big_h} hidden kept): lower beta or the IB learning rate"
+        )
+    n_gates = len(rnn.gates)
+    rows = torch.cat([q * big_h + hidden for q in range(n_gates)])
+    h_new = len(hidden)
+    with torch.no_grad():
+        w_ih = rnn.weight_ih_l0[rows][:, inputs].clone()
+        w_hh = rnn.weight_hh_l0[rows][:, hidden].clone()
+        b_ih = rnn.bias_ih_l0[rows].clone()
+        b_hh = rnn.bias_hh_l0[rows].clone()
+        masks = rnn.gate_masks()
+        closed: dict[str, list[int]] = {}
+        for gate in _CLOSABLE_GATES[cell]:
+            q = rnn.gates.index(gate)
+            shut = torch.nonzero(~masks[gate][hidden], as_tuple=False).flatten()
+            closed[gate] = hidden[shut].tolist()
+            r = q * h_new + shut
+            w_ih[r] = 0.0
+            w_hh[r] = 0.0
+            b_ih[r] = CLOSED_GATE_BIAS
+            b_hh[r] = 0.0
+    recurrent_cls = nn.LSTM if cell == "lstm" else nn.GRU
+    new_rnn = recurrent_cls(len(inputs), h_new, batch_first=True).to(rnn.weight_ih_l0.device)
+    with torch.no_grad():
+        new_rnn.weight_ih_l0.copy_(w_ih)
+        new_rnn.weight_hh_l0.copy_(w_hh)
+        new_rnn.bias_ih_l0.copy_(b_ih)
+        new_rnn.bias_hh_l0.copy_(b_hh)
+    all_inputs = model.input_ib is None or len(inputs) == big_l
+    compact = SequenceClassifier(
+        rnn=new_rnn,
+        head=_slice_head(model.head, hidden),
+        input_index=None if all_inputs else inputs,
+        dropout=model.dropout.p,
+    )
+    compact.train(model.training)
+    before, after = recurrent_weight_count(rnn), recurrent_weight_count(new_rnn)
+    assert after == recurrent_param_count(cell, len(inputs), h_new), "exported layer has an unexpected size"
+    gate_alive = {gate: int(m.sum()) for gate, m in masks.items()}
+    report: dict[str, Any] = {
+        "cell": cell,
+        "lstm_params_before": before,
+        "lstm_params_after": after,
+        "compression_ratio": before / after,
+        "lstm_params_before_1bias": recurrent_param_count(cell, big_l, big_h, bias_vectors=1),
+        "lstm_params_after_1bias": recurrent_param_count(cell, len(inputs), h_new, bias_vectors=1),
+        "compression_ratio_1bias": recurrent_param_count(cell, big_l, big_h, bias_vectors=1)
+        / recurrent_param_count(cell, len(inputs), h_new, bias_vectors=1),
+        "input_dim_before": big_l,
+        "input_dim_after": len(inputs),
+        "hidden_before": big_h,
+        "hidden_after": h_new,
+        "kept_inputs": inputs.tolist(),
+        "kept_hidden": hidden.tolist(),
+        "threshold": float(rnn.gate_ib.threshold),
+        "gate_alive": gate_alive,
+        "closed_gates": closed,
+        "total_params_before": deployable_param_count(model),
+        "total_params_after": deployable_param_count(compact),
+    }
+    return CompressionResult(model=compact, report=report)
+
+
+def collapsed_report(model: SequenceClassifier) -> dict[str, Any]:
+    """The report of a model whose bottlenecks kept nothing: the compact model is a constant predictor."""
+    rnn = model.rnn
+    inputs, hidden = kept_sets(model)
+    cell = cell_type(rnn)
+    return {
+        "cell": cell,
+        "lstm_params_before": recurrent_weight_count(rnn),
+        "lstm_params_after": 0,
+        "compression_ratio": None,
+        "input_dim_before": rnn.input_size,
+        "input_dim_after": len(inputs),
+        "hidden_before": rnn.hidden_size,
+        "hidden_after": len(hidden),
+        "kept_inputs": inputs.tolist(),
+        "kept_hidden": hidden.tolist(),
+        "threshold": float(rnn.gate_ib.threshold),
+        "gate_alive": {gate: int(m.sum()) for gate, m in rnn.gate_masks().items()},
+        "collapsed": True,
+    }

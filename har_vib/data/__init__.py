@@ -1,0 +1,1 @@
+"""Data loading that knows nothing of models: sequence datasets, padding, splits."""

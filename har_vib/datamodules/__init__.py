@@ -1,0 +1,5 @@
+"""Lightning DataModules."""
+
+from har_vib.datamodules.ts_datamodule import TimeSeriesDataModule
+
+__all__ = ["TimeSeriesDataModule"]

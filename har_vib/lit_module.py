@@ -1,0 +1,115 @@
+"""LightningModule for recurrent sequence classifiers: loss = CE + beta * KL, two parameter groups."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Union
+
+import lightning as L
+import torch
+from torch.nn import functional as F
+from torchmetrics.classification import MulticlassAccuracy
+
+from har_vib.models.sequence_classifier import SequenceClassifier
+from har_vib.vib.bottleneck import InformationBottleneck
+
+NetFactory = Callable[..., SequenceClassifier]
+
+
+def alive_counts(net: SequenceClassifier) -> dict[str, int]:
+    """Units each bottleneck keeps now: ``input``, one entry per gate, and ``hidden`` (the kept hidden units)."""
+    counts: dict[str, int] = {}
+    if net.input_ib is not None:
+        counts["input"] = int(net.input_ib.keep_mask().sum())
+    rnn = net.rnn
+    if hasattr(rnn, "gate_masks"):
+        for gate, mask in rnn.gate_masks().items():
+            counts[f"gate_{gate}"] = int(mask.sum())
+        counts["hidden"] = int(rnn.kept_hidden_mask().sum())
+    return counts
+
+
+class SequenceLitModule(L.LightningModule):
+    """Trains a :class:`SequenceClassifier` (plain or VIB) on ``(x, lengths, y)`` batches.
+
+    Args:
+        net: the model, or a factory called as ``net(input_size=..., num_classes=...)`` (a Hydra partial).
+        input_size, num_classes: forwarded to the factory (taken from the DataModule).
+        beta: weight of the KL term (``kl_fac`` in the authors' code); ignored by models without bottlenecks.
+        lr, weight_decay: Adam settings of every non-bottleneck parameter.
+        ib_lr, ib_weight_decay: Adam settings of the bottleneck parameters (``mu``, ``log sigma^2``).
+    """
+
+    def __init__(
+        self,
+        net: Union[SequenceClassifier, NetFactory],
+        input_size: int | None = None,
+        num_classes: int | None = None,
+        beta: float = 1e-4,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        ib_lr: float = 1e-2,
+        ib_weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net"], logger=False)
+        if not isinstance(net, SequenceClassifier):
+            if input_size is None or num_classes is None:
+                raise ValueError("a net factory needs input_size and num_classes")
+            net = net(input_size=input_size, num_classes=num_classes)
+        self.net = net
+        n_cls = net.head[-1].out_features if num_classes is None else num_classes
+        self.train_acc = MulticlassAccuracy(num_classes=n_cls, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes=n_cls, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes=n_cls, average="micro")
+        self.alive_history: list[dict[str, Any]] = []
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x, lengths)
+
+    def _step(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, lengths, y = batch
+        logits = self.net(x, lengths)
+        return F.cross_entropy(logits, y), logits, y
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        ce, logits, y = self._step(batch)
+        kl = self.net.kl()
+        loss = ce + self.hparams.beta * kl
+        self.train_acc(logits, y)
+        bs = len(y)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=bs)
+        self.log("train/ce", ce, on_step=False, on_epoch=True, batch_size=bs)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=bs)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        if not self.net.is_vib:
+            return
+        self.log("vib/kl", self.net.kl().detach(), on_epoch=True)
+        counts = alive_counts(self.net)
+        for name, count in counts.items():
+            self.log(f"vib/alive/{name}", float(count), on_epoch=True)
+        self.alive_history.append({"epoch": self.current_epoch, **counts})
+
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        ce, logits, y = self._step(batch)
+        self.val_acc(logits, y)
+        self.log("val/loss", ce, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True, batch_size=len(y))
+
+    def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        ce, logits, y = self._step(batch)
+        self.test_acc(logits, y)
+        self.log("test/loss", ce, on_epoch=True, batch_size=len(y))
+        self.log("test/acc", self.test_acc, on_epoch=True, batch_size=len(y))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        ib_params = [p for m in self.net.modules() if isinstance(m, InformationBottleneck) for p in m.parameters()]
+        ib_ids = {id(p) for p in ib_params}
+        rest = [p for p in self.net.parameters() if id(p) not in ib_ids]
+        groups = [{"params": rest, "lr": self.hparams.lr, "weight_decay": self.hparams.weight_decay}]
+        if ib_params:
+            groups.append(
+                {"params": ib_params, "lr": self.hparams.ib_lr, "weight_decay": self.hparams.ib_weight_decay}
+            )
+        return torch.optim.Adam(groups)

@@ -1,0 +1,62 @@
+"""Matplotlib figures: alive units over training, and a beta sweep's accuracy and size against beta."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_alive_history(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """One line per bottleneck: units kept at the end of each training epoch."""
+    path = Path(path)
+    keys = [k for k in history[0] if k != "epoch"] if history else []
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    epochs = [h["epoch"] for h in history]
+    for key in keys:
+        ax.plot(epochs, [h[key] for h in history], label=key, linewidth=2 if key == "hidden" else 1)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("units kept (log SNR > threshold)")
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_title("VIB sparsity over training")
+    ax.grid(True, alpha=0.3)
+    if keys:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_beta_sweep(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Test accuracy (trained and pruned) and LSTM parameters against beta, log-scaled x axis."""
+    path = Path(path)
+    rows = sorted(rows, key=lambda r: r["beta"])
+    betas = [r["beta"] for r in rows]
+    fig, ax_acc = plt.subplots(figsize=(6.4, 4.0))
+    for key, style in (("test_acc", "o--"), ("test_acc_pruned", "o-")):
+        pts = [(b, r[key]) for b, r in zip(betas, rows) if r.get(key) is not None]
+        if pts:
+            ax_acc.plot([p[0] for p in pts], [100 * p[1] for p in pts], style, label=key)
+    ax_acc.set_xscale("log")
+    ax_acc.set_xlabel("beta")
+    ax_acc.set_ylabel("test accuracy (%)")
+    ax_par = ax_acc.twinx()
+    pts = [(b, r["lstm_params_after"]) for b, r in zip(betas, rows) if r.get("lstm_params_after") is not None]
+    if pts:
+        ax_par.plot([p[0] for p in pts], [max(p[1], 1) for p in pts], "s:", color="tab:red", label="LSTM params")
+    ax_par.set_yscale("log")
+    ax_par.set_ylabel("LSTM parameters after pruning", color="tab:red")
+    lines = ax_acc.get_legend_handles_labels()
+    lines2 = ax_par.get_legend_handles_labels()
+    ax_acc.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="best")
+    ax_acc.grid(True, alpha=0.3)
+    ax_acc.set_title("beta sweep: accuracy and size")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,62 @@
+"""Shared fixtures: seeded RNG, tiny Hydra configs for end-to-end runs of the training task."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+# no test may reach the network: W&B stays local
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+TINY = [
+    "dataset.name=BasicMotions",
+    "dataset.batch_size=8",
+    "trainer.max_epochs=2",
+    "trainer.enable_model_summary=false",
+    "model.net.hidden_size=8",
+    "callbacks.prune_export.finetune_epochs=1",
+    "~callbacks.rich_progress_bar",
+    "+trainer.enable_progress_bar=false",
+    "logger=csv",
+]
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+def compose_train_cfg(tmp_path: Path, overrides: list[str]) -> DictConfig:
+    """Compose ``conf/config.yaml`` like ``train.py`` does, with outputs under ``tmp_path``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose(config_name="config", return_hydra_config=True, overrides=overrides)
+    with open_dict(cfg):
+        cfg.paths.root_dir = str(ROOT)
+        cfg.paths.output_dir = str(tmp_path)
+        cfg.paths.log_dir = str(tmp_path)
+        cfg.hydra.runtime.output_dir = str(tmp_path)
+        cfg.hydra.job.num = 0
+    HydraConfig().set_config(cfg)
+    return cfg
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path: Path):
+    """Factory: a tiny training config with extra overrides."""
+
+    def make(*extra: str) -> DictConfig:
+        return compose_train_cfg(tmp_path, [*TINY, *extra])
+
+    return make

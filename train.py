@@ -1,0 +1,36 @@
+"""Train a (VIB-)recurrent classifier, prune it to a standard compact model, export it and report.
+
+    python train.py                                   # VIB-LSTM on BasicMotions
+    python train.py dataset.name=GunPoint model=naive_lstm
+    python train.py -m beta=1e-5,1e-4,1e-3,1e-2       # a beta sweep; then scripts/sweep_report.py
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from har_vib.errors import ConfigError
+
+log = logging.getLogger("train")
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point: returns ``cfg.optimized_metric`` for sweepers."""
+    from har_vib.pipeline import train
+
+    try:
+        metrics = train(cfg)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    value = metrics.get(cfg.get("optimized_metric") or "")
+    return None if value is None else float(value)
+
+
+if __name__ == "__main__":
+    main()
