@@ -1,8 +1,8 @@
 """Train a (VIB-)recurrent classifier, prune it to a standard compact model, export it and report.
 
-    python train.py                                   # VIB-LSTM on BasicMotions
-    python train.py dataset.name=GunPoint model=naive_lstm
-    python train.py -m beta=1e-5,1e-4,1e-3,1e-2       # a beta sweep; then scripts/sweep_report.py
+python train.py                                   # VIB-LSTM on BasicMotions
+python train.py dataset.name=GunPoint model=naive_lstm
+python train.py -m beta=1e-5,1e-4,1e-3,1e-2       # a beta sweep; then scripts/sweep_report.py
 """
 
 from __future__ import annotations

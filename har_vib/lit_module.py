@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from collections.abc import Callable
+from typing import Any, Union
 
 import lightning as L
 import torch
@@ -109,7 +110,5 @@ class SequenceLitModule(L.LightningModule):
         rest = [p for p in self.net.parameters() if id(p) not in ib_ids]
         groups = [{"params": rest, "lr": self.hparams.lr, "weight_decay": self.hparams.weight_decay}]
         if ib_params:
-            groups.append(
-                {"params": ib_params, "lr": self.hparams.ib_lr, "weight_decay": self.hparams.ib_weight_decay}
-            )
+            groups.append({"params": ib_params, "lr": self.hparams.ib_lr, "weight_decay": self.hparams.ib_weight_decay})
         return torch.optim.Adam(groups)

@@ -8,7 +8,8 @@ applied to weight matrices only, so it cannot move those biases either.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Optional
 
 import torch
 from torch import nn

@@ -33,7 +33,9 @@ def _check_plain_rnn(rnn: nn.Module) -> None:
     if getattr(rnn, "proj_size", 0):
         problems.append(f"proj_size={rnn.proj_size}")
     if problems:
-        raise ValueError("vib_from_pretrained supports single-layer unidirectional layers with biases; got " + ", ".join(problems))
+        raise ValueError(
+            "vib_from_pretrained supports single-layer unidirectional layers with biases; got " + ", ".join(problems)
+        )
 
 
 def vib_from_pretrained(

@@ -116,4 +116,3 @@ class InformationBottleneck(nn.Module):
             f"dim={self.dim}, kl_mult={self.kl_mult}, threshold={self.threshold}, "
             f"eval_mode={self.eval_mode!r}, fixed_mask={self.fixed_mask}"
         )
-

@@ -95,9 +95,7 @@ class VIBLSTM(_VIBRecurrent):
         m = self.gate_masks()
         return m["i"] & m["g"] & m["o"]
 
-    def forward(
-        self, x: torch.Tensor, state: None = None
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    def forward(self, x: torch.Tensor, state: None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """Run over ``x`` (B, T, L); return outputs (B, T, H) and the final ``(h, c)``, each (1, B, H)."""
         self._check_input(x, state)
         b, t_len, _ = x.shape

@@ -1,0 +1,130 @@
+"""train.py end to end on tiny configs: every model config, reports, export, sweeps, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from har_vib.pipeline import train
+from tests.conftest import ROOT, TINY
+
+COMPRESSION_KEYS = {
+    "lstm_params_before",
+    "lstm_params_after",
+    "compression_ratio",
+    "input_dim_before",
+    "input_dim_after",
+    "hidden_before",
+    "hidden_after",
+    "kept_inputs",
+    "kept_hidden",
+    "threshold",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["naive_lstm", "vib_lstm", "naive_gru", "vib_gru"])
+def test_train_every_model_config(tiny_cfg, tmp_path: Path, model: str):
+    cfg = tiny_cfg(f"model={model}")
+    metrics = train(cfg)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    comp = json.loads((tmp_path / "compression.json").read_text())
+    assert COMPRESSION_KEYS <= comp.keys()
+    assert 0.0 <= saved["test_acc"] <= 1.0
+    assert metrics["test/acc"] == pytest.approx(saved["test_acc"])  # trainer.test saw the same weights
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
+    scripted = torch.jit.load(str(tmp_path / "pruned.pt"))
+    x = torch.randn(3, 17, 6)
+    assert scripted(x, torch.tensor([17, 5, 9])).shape == (3, 4)
+    if model.startswith("vib"):
+        assert 0.0 <= saved["test_acc_pruned"] <= 1.0
+        assert comp["export_max_abs_diff"] < 1e-5
+        assert comp["lstm_params_after"] <= comp["lstm_params_before"]
+        assert (tmp_path / "sparsity.png").exists()
+        assert scripted.rnn.original_name == ("LSTM" if "lstm" in model else "GRU")
+    else:
+        assert "test_acc_pruned" not in saved and comp["compression_ratio"] == 1.0
+
+
+@pytest.mark.slow
+def test_csv_logger_gets_kl_alive_units_and_summary(tiny_cfg, tmp_path: Path):
+    train(tiny_cfg("model=vib_lstm"))
+    (metrics_csv,) = tmp_path.glob("csv/version_*/metrics.csv")
+    header = metrics_csv.read_text().splitlines()[0].split(",")
+    for key in ("vib/kl", "vib/alive/hidden", "vib/alive/input", "vib/alive/gate_f", "final/test_acc_pruned"):
+        assert key in header
+
+
+@pytest.mark.slow
+def test_wandb_offline_summary(tiny_cfg, tmp_path: Path, monkeypatch):
+    import wandb
+
+    import har_vib.pipeline as pipeline
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    seen: dict = {}
+    real_finish = pipeline._finish_wandb
+
+    def finish_and_record() -> None:
+        if wandb.run is not None:
+            seen.update(dict(wandb.run.summary))
+            seen["_offline"] = wandb.run.offline
+        real_finish()
+
+    monkeypatch.setattr(pipeline, "_finish_wandb", finish_and_record)
+    train(tiny_cfg("model=vib_lstm", "logger=wandb"))
+    assert seen["_offline"] is True
+    assert {"test_acc", "test_acc_pruned", "compression_ratio", "hidden_after", "lstm_params_after"} <= seen.keys()
+    (run_file,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
+    assert b"test_acc_pruned" in run_file.read_bytes()  # written to the offline run, ready for `wandb sync`
+
+
+def _run_train(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.slow
+def test_multirun_beta_sweep_and_report(tmp_path: Path):
+    sweep_dir = tmp_path / "sweep"
+    proc = _run_train(["-m", "beta=1e-4,1e-2", *TINY, f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "sweep_report.py"), str(sweep_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert report.returncode == 0, report.stderr
+    lines = (sweep_dir / "sweep.csv").read_text().splitlines()
+    assert lines[0].startswith("job,model,beta,test_acc")
+    assert len(lines) == 3 and (sweep_dir / "sweep.png").stat().st_size > 0
+    assert "| vib_lstm | 0.0001 |" in report.stdout
+
+
+def test_wrong_config_key_gives_one_clear_error(tmp_path: Path):
+    proc = _run_train(["betta=1e-5"], cwd=tmp_path, timeout=120)
+    assert proc.returncode != 0
+    assert "Could not override 'betta'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unknown_dataset_name_gives_one_clear_error(tmp_path: Path):
+    proc = _run_train(["dataset.name=NoSuchSet", "logger=csv"], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    err = proc.stderr.strip().splitlines()
+    assert err[-1].startswith("error: unknown dataset.name='NoSuchSet'") and "BasicMotions" in err[-1]
+    assert "Traceback" not in proc.stderr
