@@ -29,9 +29,11 @@ COMPRESSION_KEYS = {
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["naive_lstm", "vib_lstm", "naive_gru", "vib_gru"])
-def test_train_every_model_config(tiny_cfg, tmp_path: Path, model: str):
-    cfg = tiny_cfg(f"model={model}")
+@pytest.mark.parametrize(
+    ("model", "logger"), [("naive_lstm", "csv"), ("vib_lstm", "csv"), ("naive_gru", "tensorboard"), ("vib_gru", "csv")]
+)
+def test_train_every_model_config(tiny_cfg, tmp_path: Path, model: str, logger: str):
+    cfg = tiny_cfg(f"model={model}", f"logger={logger}")
     metrics = train(cfg)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     comp = json.loads((tmp_path / "compression.json").read_text())
@@ -50,6 +52,8 @@ def test_train_every_model_config(tiny_cfg, tmp_path: Path, model: str):
         assert scripted.rnn.original_name == ("LSTM" if "lstm" in model else "GRU")
     else:
         assert "test_acc_pruned" not in saved and comp["compression_ratio"] == 1.0
+    if logger == "tensorboard":
+        assert list(tmp_path.glob("tensorboard/**/events.out.tfevents.*"))
 
 
 @pytest.mark.slow

@@ -12,16 +12,30 @@ from har_vib.vib.bottleneck import InformationBottleneck
 from har_vib.vib.recurrent import VIBGRU, VIBLSTM
 
 
-def _build(
-    rnn: nn.Module,
-    hidden_size: int,
+def _plain(cls: type[nn.Module], input_size: int, num_classes: int, hidden_size: int, dropout: float, head_hidden: int):
+    return SequenceClassifier(
+        rnn=cls(input_size, hidden_size, batch_first=True),
+        head=make_head(hidden_size, num_classes, head_hidden),
+        dropout=dropout,
+    )
+
+
+def _vib(
+    cls: type[nn.Module],
+    input_size: int,
     num_classes: int,
+    hidden_size: int,
     dropout: float,
     head_hidden: int,
-    input_ib: Optional[InformationBottleneck] = None,
+    input_vib: bool,
+    ib: Optional[dict[str, Any]],
 ) -> SequenceClassifier:
+    kw = dict(ib or {})
     return SequenceClassifier(
-        rnn=rnn, head=make_head(hidden_size, num_classes, head_hidden), input_ib=input_ib, dropout=dropout
+        rnn=cls(input_size, hidden_size, **kw),
+        head=make_head(hidden_size, num_classes, head_hidden),
+        input_ib=InformationBottleneck(input_size, **kw) if input_vib else None,
+        dropout=dropout,
     )
 
 
@@ -30,8 +44,7 @@ def naive_lstm(
     input_size: int, num_classes: int, hidden_size: int = 256, dropout: float = 0.0, head_hidden: int = 0
 ) -> SequenceClassifier:
     """Plain ``nn.LSTM`` classifier (the uncompressed baseline)."""
-    rnn = nn.LSTM(input_size, hidden_size, batch_first=True)
-    return _build(rnn, hidden_size, num_classes, dropout, head_hidden)
+    return _plain(nn.LSTM, input_size, num_classes, hidden_size, dropout, head_hidden)
 
 
 @register_model
@@ -39,12 +52,7 @@ def naive_gru(
     input_size: int, num_classes: int, hidden_size: int = 256, dropout: float = 0.0, head_hidden: int = 0
 ) -> SequenceClassifier:
     """Plain ``nn.GRU`` classifier (the uncompressed baseline)."""
-    rnn = nn.GRU(input_size, hidden_size, batch_first=True)
-    return _build(rnn, hidden_size, num_classes, dropout, head_hidden)
-
-
-def _ib_kwargs(ib: Optional[dict[str, Any]]) -> dict[str, Any]:
-    return dict(ib or {})
+    return _plain(nn.GRU, input_size, num_classes, hidden_size, dropout, head_hidden)
 
 
 @register_model
@@ -57,10 +65,11 @@ def vib_lstm(
     input_vib: bool = True,
     ib: Optional[dict[str, Any]] = None,
 ) -> SequenceClassifier:
-    """VIB-LSTM classifier: bottlenecks on the four gates and (optionally) on the input features."""
-    kw = _ib_kwargs(ib)
-    input_ib = InformationBottleneck(input_size, **kw) if input_vib else None
-    return _build(VIBLSTM(input_size, hidden_size, **kw), hidden_size, num_classes, dropout, head_hidden, input_ib)
+    """VIB-LSTM classifier: bottlenecks on the four gates and (optionally) on the input features.
+
+    ``ib`` holds :class:`InformationBottleneck` settings shared by every bottleneck.
+    """
+    return _vib(VIBLSTM, input_size, num_classes, hidden_size, dropout, head_hidden, input_vib, ib)
 
 
 @register_model
@@ -74,6 +83,4 @@ def vib_gru(
     ib: Optional[dict[str, Any]] = None,
 ) -> SequenceClassifier:
     """VIB-GRU classifier: bottlenecks on the three gates and (optionally) on the input features."""
-    kw = _ib_kwargs(ib)
-    input_ib = InformationBottleneck(input_size, **kw) if input_vib else None
-    return _build(VIBGRU(input_size, hidden_size, **kw), hidden_size, num_classes, dropout, head_hidden, input_ib)
+    return _vib(VIBGRU, input_size, num_classes, hidden_size, dropout, head_hidden, input_vib, ib)
