@@ -10,7 +10,8 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	# --no-compile: byte-compiling all of torch at install costs ~35 s; imports compile what they use
+	$(BIN)/pip install --quiet --no-compile -e '.[dev]'
 	touch $(STAMP)
 
 # the main job on the embedded default dataset (aeon's BasicMotions, VIB-LSTM, hidden 256)
