@@ -6,10 +6,27 @@ import logging
 from typing import Any
 
 import lightning as L
-from hydra.utils import instantiate
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from har_vib.errors import ConfigError
+
 log = logging.getLogger(__name__)
+
+
+def instantiate(cfg: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` that lets our own :class:`ConfigError` through unwrapped, so the user
+    sees its message (which names the key and the fix) rather than Hydra's wrapper."""
+    try:
+        return hydra_instantiate(cfg, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        while cause is not None and not isinstance(cause, ConfigError):
+            cause = cause.__cause__
+        if isinstance(cause, ConfigError):
+            raise cause from None
+        raise
 
 
 def instantiate_group(cfg: DictConfig | None) -> list[Any]:
