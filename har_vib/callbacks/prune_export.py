@@ -21,7 +21,8 @@ from har_vib.compression import (
     recurrent_weight_count,
     write_json,
 )
-from har_vib.compression.params import cell_type, deployable_param_count
+from har_vib.compression.params import deployable_param_count
+from har_vib.compression.prune import size_report
 from har_vib.models.sequence_classifier import SequenceClassifier
 from har_vib.reports.plots import plot_alive_history
 
@@ -41,22 +42,12 @@ def max_abs_logit_diff(a: torch.nn.Module, b: torch.nn.Module, batches: Iterable
 
 
 def _naive_report(net: SequenceClassifier) -> dict[str, Any]:
-    n = recurrent_weight_count(net.rnn)
-    return {
-        "cell": cell_type(net.rnn),
-        "lstm_params_before": n,
-        "lstm_params_after": n,
-        "compression_ratio": 1.0,
-        "input_dim_before": int(net.rnn.input_size),
-        "input_dim_after": int(net.rnn.input_size),
-        "hidden_before": int(net.rnn.hidden_size),
-        "hidden_after": int(net.rnn.hidden_size),
-        "kept_inputs": list(range(net.rnn.input_size)),
-        "kept_hidden": list(range(net.rnn.hidden_size)),
-        "threshold": None,
-        "total_params_before": deployable_param_count(net),
-        "total_params_after": deployable_param_count(net),
-    }
+    rnn = net.rnn
+    report = size_report(
+        rnn, recurrent_weight_count(rnn), list(range(rnn.input_size)), list(range(rnn.hidden_size)), None
+    )
+    report["total_params_before"] = report["total_params_after"] = deployable_param_count(net)
+    return report
 
 
 def log_summary(trainer: L.Trainer, figures: dict[str, Any]) -> None:

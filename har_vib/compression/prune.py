@@ -50,6 +50,27 @@ class CompressionResult:
     report: dict[str, Any] = field(default_factory=dict)
 
 
+def size_report(
+    rnn: nn.Module, after: int, inputs: list[int], hidden: list[int], threshold: float | None
+) -> dict[str, Any]:
+    """The size fields every ``compression.json`` carries: ``rnn`` is the layer before pruning, ``after``
+    the parameter count of the exported layer (0 when nothing is left), ``inputs``/``hidden`` the kept sets."""
+    before = recurrent_weight_count(rnn)
+    return {
+        "cell": cell_type(rnn),
+        "lstm_params_before": before,
+        "lstm_params_after": after,
+        "compression_ratio": before / after if after else None,
+        "input_dim_before": int(rnn.input_size),
+        "input_dim_after": len(inputs),
+        "hidden_before": int(rnn.hidden_size),
+        "hidden_after": len(hidden),
+        "kept_inputs": list(inputs),
+        "kept_hidden": list(hidden),
+        "threshold": threshold,
+    }
+
+
 def kept_sets(model: SequenceClassifier) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices of the kept input features ``J`` and hidden units ``K`` of a VIB model."""
     rnn = model.rnn
@@ -126,30 +147,22 @@ def compress(model: SequenceClassifier) -> CompressionResult:
         dropout=model.dropout.p,
     )
     compact.train(model.training)
-    before, after = recurrent_weight_count(rnn), recurrent_weight_count(new_rnn)
+    after = recurrent_weight_count(new_rnn)  # counted from the exported module itself
     assert after == recurrent_param_count(cell, len(inputs), h_new), "exported layer has an unexpected size"
-    gate_alive = {gate: int(m.sum()) for gate, m in masks.items()}
-    report: dict[str, Any] = {
-        "cell": cell,
-        "lstm_params_before": before,
-        "lstm_params_after": after,
-        "compression_ratio": before / after,
-        "lstm_params_before_1bias": recurrent_param_count(cell, big_l, big_h, bias_vectors=1),
-        "lstm_params_after_1bias": recurrent_param_count(cell, len(inputs), h_new, bias_vectors=1),
-        "compression_ratio_1bias": recurrent_param_count(cell, big_l, big_h, bias_vectors=1)
-        / recurrent_param_count(cell, len(inputs), h_new, bias_vectors=1),
-        "input_dim_before": big_l,
-        "input_dim_after": len(inputs),
-        "hidden_before": big_h,
-        "hidden_after": h_new,
-        "kept_inputs": inputs.tolist(),
-        "kept_hidden": hidden.tolist(),
-        "threshold": float(rnn.gate_ib.threshold),
-        "gate_alive": gate_alive,
-        "closed_gates": closed,
-        "total_params_before": deployable_param_count(model),
-        "total_params_after": deployable_param_count(compact),
-    }
+    before_1b = recurrent_param_count(cell, big_l, big_h, bias_vectors=1)
+    after_1b = recurrent_param_count(cell, len(inputs), h_new, bias_vectors=1)
+    report = size_report(rnn, after, inputs.tolist(), hidden.tolist(), float(rnn.gate_ib.threshold))
+    report.update(
+        {
+            "lstm_params_before_1bias": before_1b,
+            "lstm_params_after_1bias": after_1b,
+            "compression_ratio_1bias": before_1b / after_1b,
+            "gate_alive": {gate: int(m.sum()) for gate, m in masks.items()},
+            "closed_gates": closed,
+            "total_params_before": deployable_param_count(model),
+            "total_params_after": deployable_param_count(compact),
+        }
+    )
     return CompressionResult(model=compact, report=report)
 
 
@@ -157,19 +170,7 @@ def collapsed_report(model: SequenceClassifier) -> dict[str, Any]:
     """The report of a model whose bottlenecks kept nothing: the compact model is a constant predictor."""
     rnn = model.rnn
     inputs, hidden = kept_sets(model)
-    cell = cell_type(rnn)
-    return {
-        "cell": cell,
-        "lstm_params_before": recurrent_weight_count(rnn),
-        "lstm_params_after": 0,
-        "compression_ratio": None,
-        "input_dim_before": rnn.input_size,
-        "input_dim_after": len(inputs),
-        "hidden_before": rnn.hidden_size,
-        "hidden_after": len(hidden),
-        "kept_inputs": inputs.tolist(),
-        "kept_hidden": hidden.tolist(),
-        "threshold": float(rnn.gate_ib.threshold),
-        "gate_alive": {gate: int(m.sum()) for gate, m in rnn.gate_masks().items()},
-        "collapsed": True,
-    }
+    report = size_report(rnn, 0, inputs.tolist(), hidden.tolist(), float(rnn.gate_ib.threshold))
+    report["gate_alive"] = {gate: int(m.sum()) for gate, m in rnn.gate_masks().items()}
+    report["collapsed"] = True
+    return report
