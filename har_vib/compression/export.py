@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -14,29 +11,9 @@ from torch import nn
 
 from har_vib.compression.params import cell_type
 from har_vib.models.sequence_classifier import SequenceClassifier
+from har_vib.utils.io import atomic_save, write_json
 
-
-def _atomic_save(write: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_json(data: dict[str, Any], path: Path) -> None:
-    """Write ``data`` as indented JSON, atomically (a crash never leaves a half-written file)."""
-
-    def _write(tmp: str) -> None:
-        with open(tmp, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-
-    _atomic_save(_write, Path(path))
+__all__ = ["export_compact", "model_spec", "write_json"]
 
 
 def model_spec(model: SequenceClassifier) -> dict[str, Any]:
@@ -68,7 +45,7 @@ def export_compact(model: SequenceClassifier, out_dir: str | Path) -> dict[str, 
         "state_dict": out / "pruned_state_dict.pt",
         "spec": out / "pruned_spec.json",
     }
-    _atomic_save(lambda tmp: torch.jit.save(scripted, tmp), paths["torchscript"])
-    _atomic_save(lambda tmp: torch.save(model.state_dict(), tmp), paths["state_dict"])
+    atomic_save(lambda tmp: torch.jit.save(scripted, tmp), paths["torchscript"])
+    atomic_save(lambda tmp: torch.save(model.state_dict(), tmp), paths["state_dict"])
     write_json(model_spec(model), paths["spec"])
     return {k: str(v) for k, v in paths.items()}

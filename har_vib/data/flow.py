@@ -1,0 +1,267 @@
+"""TV-L1 optical flow with OpenCV contrib, stored per video as 8-bit images (the denseflow / mmaction2 layout).
+
+Flow between frames ``i`` and ``i+1`` is clipped to ``[-bound, bound]`` pixels and mapped linearly to
+``[0, 255]`` (``u8 = round((f + bound) * 255 / (2 bound))``, so 127.5 is zero motion), then written as
+``flow_x_%05d.jpg`` / ``flow_y_%05d.jpg``, 1-based, in one folder per video, next to a ``meta.json`` that records
+the algorithm, its parameters and the bound. A video with N frames has N-1 flow frames.
+
+A folder is written to a temp name and renamed when complete, so an interrupted extraction never leaves a
+half-written video behind, and a rerun skips every folder that exists.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from har_vib.data.video import VideoDecodeError, probe, read_frames, short_side_size
+from har_vib.errors import ConfigError
+from har_vib.utils.io import atomic_dir, remove_stale_temps, stable_hash, write_json
+
+META_FILE = "meta.json"
+
+
+@dataclass(frozen=True)
+class TVL1Params:
+    """OpenCV's ``DualTVL1OpticalFlow`` parameters, with OpenCV's defaults and meaning."""
+
+    tau: float = 0.25
+    lambda_: float = 0.15  # data fidelity vs smoothness: smaller = smoother
+    theta: float = 0.3
+    nscales: int = 5
+    warps: int = 5
+    epsilon: float = 0.01
+    inner_iterations: int = 30
+    outer_iterations: int = 10
+    scale_step: float = 0.8
+    gamma: float = 0.0
+    median_filtering: int = 5
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Everything that determines the stored flow of a video."""
+
+    tvl1: TVL1Params = TVL1Params()
+    bound: float = 20.0
+    short_side: int | None = None  # resize (aspect kept) before flow; None = native size
+    image_format: str = "jpg"
+    jpeg_quality: int = 95
+    min_frames: int = 2
+
+    def key(self) -> dict[str, Any]:
+        """The fields that change stored pixels (used in the cache folder's hash)."""
+        return {"algorithm": "tvl1-opencv", **asdict(self)}
+
+
+def flow_config_from(cfg: Any) -> FlowConfig:
+    """Build a :class:`FlowConfig` from a mapping (the Hydra ``flow`` group); unknown keys are an error."""
+    data = dict(cfg or {})
+    data.pop("_target_", None)
+    data.pop("backend", None)
+    tvl1 = dict(data.pop("tvl1", {}) or {})
+    if "lambda" in tvl1:
+        tvl1["lambda_"] = tvl1.pop("lambda")
+    try:
+        return FlowConfig(tvl1=TVL1Params(**tvl1), **data)
+    except TypeError as err:
+        raise ConfigError(f"flow config: {err} (see conf/flow/tvl1.yaml for the keys)") from None
+
+
+def check_optflow() -> None:
+    """Raise a clear error when OpenCV lacks the contrib ``optflow`` module that holds TV-L1."""
+    if not hasattr(cv2, "optflow"):
+        raise ConfigError(
+            "this OpenCV build has no cv2.optflow (TV-L1 lives in opencv-contrib). Fix: "
+            "pip uninstall -y opencv-python opencv-python-headless && pip install opencv-contrib-python-headless"
+        )
+
+
+def create_tvl1(params: TVL1Params) -> Any:
+    """An OpenCV ``DualTVL1OpticalFlow`` with ``params`` (note OpenCV's keyword ``innnerIterations``)."""
+    check_optflow()
+    return cv2.optflow.DualTVL1OpticalFlow_create(
+        tau=params.tau,
+        theta=params.theta,
+        nscales=params.nscales,
+        warps=params.warps,
+        epsilon=params.epsilon,
+        innnerIterations=params.inner_iterations,
+        outerIterations=params.outer_iterations,
+        scaleStep=params.scale_step,
+        gamma=params.gamma,
+        medianFiltering=params.median_filtering,
+        lambda_=params.lambda_,
+    )
+
+
+def quantize_flow(flow: np.ndarray, bound: float) -> np.ndarray:
+    """Float flow (..., 2) in pixels -> uint8: clip to +-bound, map linearly to [0, 255]."""
+    scaled = (np.clip(flow, -bound, bound) + bound) * (255.0 / (2 * bound))
+    return np.round(scaled).astype(np.uint8)
+
+
+def dequantize_flow(flow_u8: np.ndarray, bound: float) -> np.ndarray:
+    """uint8 flow -> float pixels (the inverse of :func:`quantize_flow` up to rounding)."""
+    return flow_u8.astype(np.float32) * (2 * bound / 255.0) - bound
+
+
+def tvl1_flow(frames_rgb: np.ndarray, params: TVL1Params = TVL1Params()) -> np.ndarray:
+    """Float32 flow (N-1, H, W, 2) between consecutive RGB frames (N, H, W, 3)."""
+    if len(frames_rgb) < 2:
+        raise ValueError(f"flow needs at least 2 frames, got {len(frames_rgb)}")
+    algo = create_tvl1(params)
+    gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames_rgb]
+    out = np.empty((len(gray) - 1, *gray[0].shape, 2), np.float32)
+    for i in range(len(gray) - 1):
+        out[i] = algo.calc(gray[i], gray[i + 1], None)
+    return out
+
+
+def flow_to_image(flow_u8: np.ndarray, bound: float) -> np.ndarray:
+    """Stored flow (..., H, W, 2) uint8 -> 3-channel uint8 image for an ImageNet CNN.
+
+    Channels: R = x component, G = y component (both as stored, 128 = still), B = motion magnitude
+    ``min(|f|, bound) * 255 / bound`` (0 = still). Every channel is a monotone map of the flow, so the image
+    carries direction and speed.
+    """
+    f = dequantize_flow(flow_u8, bound)
+    mag = np.minimum(np.sqrt((f**2).sum(-1)), bound) * (255.0 / bound)
+    return np.concatenate([flow_u8, np.round(mag).astype(np.uint8)[..., None]], axis=-1)
+
+
+def frame_name(component: str, index: int, image_format: str = "jpg") -> str:
+    """``flow_x_00001.jpg`` style names, 1-based like denseflow."""
+    return f"flow_{component}_{index + 1:05d}.{image_format}"
+
+
+def write_flow_folder(folder: Path, flow_u8: np.ndarray, meta: dict[str, Any], config: FlowConfig) -> None:
+    """Write one video's flow images and ``meta.json`` atomically."""
+    params = [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality] if config.image_format == "jpg" else []
+    with atomic_dir(folder) as tmp:
+        for i, pair in enumerate(flow_u8):
+            for c, component in enumerate("xy"):
+                if not cv2.imwrite(str(tmp / frame_name(component, i, config.image_format)), pair[..., c], params):
+                    raise OSError(f"cannot write flow image in {tmp}")
+        write_json({**meta, "num_flow_frames": int(len(flow_u8))}, tmp / META_FILE)
+
+
+def read_flow_meta(folder: str | Path) -> dict[str, Any]:
+    """The ``meta.json`` of a finished flow folder."""
+    return json.loads((Path(folder) / META_FILE).read_text())
+
+
+def read_flow(folder: str | Path, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Stored flow frames ``indices`` (0-based, clamped to the last one) as uint8 (T, H, W, 2)."""
+    folder = Path(folder)
+    meta = read_flow_meta(folder)
+    n, fmt = int(meta["num_flow_frames"]), meta.get("image_format", "jpg")
+    out = []
+    for i in np.clip(np.asarray(indices, dtype=np.int64), 0, n - 1):
+        xy = [cv2.imread(str(folder / frame_name(c, int(i), fmt)), cv2.IMREAD_GRAYSCALE) for c in "xy"]
+        if xy[0] is None or xy[1] is None:
+            raise VideoDecodeError(folder, f"flow frame {int(i) + 1} is missing or unreadable")
+        out.append(np.stack(xy, axis=-1))
+    return np.stack(out)
+
+
+def flow_root(cache_dir: str | Path, dataset: str, config: FlowConfig) -> Path:
+    """Folder of a dataset's flow for one configuration: ``<cache>/<dataset>/tvl1-<hash>``."""
+    return Path(cache_dir) / dataset / f"tvl1-{stable_hash(config.key(), 10)}"
+
+
+def flow_folder(root: Path, video_id: str) -> Path:
+    """Where one video's flow lives under a flow root (mirrors the dataset's class folders)."""
+    return root / video_id
+
+
+def is_done(root: Path, video_id: str) -> bool:
+    """True when the video's flow folder is complete (it exists only once complete)."""
+    return (flow_folder(root, video_id) / META_FILE).is_file()
+
+
+def extract_video_flow(video_path: str | Path, folder: Path, config: FlowConfig) -> dict[str, Any]:
+    """Decode every frame of one video, run TV-L1 on consecutive pairs, store the result; return its meta."""
+    size = None
+    if config.short_side:
+        info = probe(video_path)
+        size = short_side_size(info.width, info.height, config.short_side)
+    frames = read_frames(video_path, lambda n: np.arange(n), size=size, min_frames=config.min_frames)
+    flow = quantize_flow(tvl1_flow(frames, config.tvl1), config.bound)
+    meta = {**config.key(), "video": str(video_path), "num_frames": int(len(frames)), "height": int(frames.shape[1]),
+            "width": int(frames.shape[2])}
+    write_flow_folder(folder, flow, meta, config)
+    return meta
+
+
+def _worker_init() -> None:
+    cv2.setNumThreads(1)
+
+
+def _extract_one(job: tuple[str, str, str, FlowConfig]) -> tuple[str, str | None, float]:
+    video_id, video_path, folder, config = job
+    start = time.perf_counter()
+    try:
+        extract_video_flow(video_path, Path(folder), config)
+        return video_id, None, time.perf_counter() - start
+    except VideoDecodeError as err:
+        return video_id, err.reason, time.perf_counter() - start
+    except (cv2.error, OSError, ValueError) as err:  # one broken video never stops the others
+        first_line = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+        return video_id, f"{type(err).__name__}: {first_line}", time.perf_counter() - start
+
+
+def extract_dataset_flow(
+    videos: Sequence[tuple[str, str | Path]],
+    root: str | Path,
+    config: FlowConfig,
+    workers: int = 1,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """TV-L1 flow for every ``(video_id, path)`` not yet done under ``root``, in ``workers`` processes.
+
+    Resumable: finished videos are skipped, leftovers of interrupted writes removed. Videos that fail are
+    listed with their reason in ``root/skipped.json``. Returns counts ``{extracted, done_before, skipped}``.
+    """
+    check_optflow()
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(root)
+    write_json(config.key(), root / "params.json")
+    todo = [(vid, str(path), str(flow_folder(root, vid)), config) for vid, path in videos if not is_done(root, vid)]
+    skipped: dict[str, str] = {}
+    extracted = 0
+    bar = tqdm(total=len(todo), desc="TV-L1 flow", unit="video", disable=not progress)
+    if workers > 1 and len(todo) > 1:
+        # fork: workers only use OpenCV and decord, and start instantly (spawn re-imports the caller)
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        with ctx.Pool(workers, initializer=_worker_init) as pool:
+            results = pool.imap_unordered(_extract_one, todo, chunksize=1)
+            for vid, reason, _ in results:
+                extracted += _record(vid, reason, skipped)
+                bar.update()
+    else:
+        for job in todo:
+            vid, reason, _ = _extract_one(job)
+            extracted += _record(vid, reason, skipped)
+            bar.update()
+    bar.close()
+    write_json({"skipped": skipped}, root / "skipped.json")
+    return {"extracted": extracted, "done_before": len(videos) - len(todo), "skipped": len(skipped)}
+
+
+def _record(vid: str, reason: str | None, skipped: dict[str, str]) -> int:
+    """1 if the video was extracted; else note its reason in ``skipped`` and return 0."""
+    if reason is None:
+        return 1
+    skipped[vid] = reason
+    return 0

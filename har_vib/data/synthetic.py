@@ -1,0 +1,259 @@
+"""Procedurally rendered action-like clips, written as real video files in the UCF101, HMDB51 and UCF11 layouts.
+
+A class is a motion pattern (slide, bounce, orbit, swing, ...) of a shape over a textured background that
+pans. As in the real datasets, clips of one group share "actor" (shape and colour) and background, while
+every clip draws its own speed, scale, position, phase and length. The class cannot be read from one frame's
+appearance: shapes and colours are drawn independently of the class, so a model has to use the motion.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+LAYOUTS = ("ucf101", "hmdb51", "ucf11")
+
+# (name, direction sign) pairs; a class is one motion with one direction
+MOTIONS = (
+    "slide", "bounce", "orbit", "pulse", "spin", "zigzag", "converge", "swing", "shake", "jump", "walk",
+)
+
+# UCF11 class folders and the short names of their clips (the archive's own naming)
+UCF11_CLASSES = (
+    ("basketball", "shooting"), ("biking", "biking"), ("diving", "diving"), ("golf_swing", "golf"),
+    ("horse_riding", "riding"), ("soccer_juggling", "juggle"), ("swing", "swing"), ("tennis_swing", "tennis"),
+    ("trampoline_jumping", "jumping"), ("volleyball_spiking", "spiking"), ("walking", "walk_dog"),
+)
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """What to generate: ``num_classes`` classes x ``groups`` groups x ``clips_per_group`` clips."""
+
+    layout: str = "ucf101"
+    num_classes: int = 6
+    groups: int = 7
+    clips_per_group: int = 3
+    width: int = 160
+    height: int = 120
+    min_frames: int = 24
+    max_frames: int = 40
+    fps: float = 25.0
+    seed: int = 0
+
+
+def class_motions(num_classes: int) -> list[tuple[str, int]]:
+    """The (motion, direction) of each class: every motion forwards first, then every motion reversed."""
+    pairs = [(m, 1) for m in MOTIONS] + [(m, -1) for m in MOTIONS]
+    if not 1 <= num_classes <= len(pairs):
+        raise ValueError(f"num_classes must be in 1..{len(pairs)}, got {num_classes}")
+    return pairs[:num_classes]
+
+
+def _texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    noise = rng.random((height // 8 + 1, width // 8 + 1, 3)).astype(np.float32)
+    base = cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    freq, angle = rng.uniform(0.03, 0.12), rng.uniform(0, np.pi)
+    stripes = 0.5 + 0.5 * np.sin(freq * (np.cos(angle) * xx + np.sin(angle) * yy))
+    tint = rng.uniform(0.2, 0.8, 3).astype(np.float32)
+    img = 0.55 * base + 0.25 * stripes[..., None] * tint + 0.1
+    return np.clip(img * 255, 0, 255).astype(np.uint8)
+
+
+def _draw_shape(frame: np.ndarray, kind: int, center: tuple[float, float], size: float, color, angle: float) -> None:
+    cx, cy = int(round(center[0])), int(round(center[1]))
+    s = max(2, int(round(size)))
+    if kind == 0:
+        cv2.circle(frame, (cx, cy), s, color, -1, cv2.LINE_AA)
+    elif kind == 1:
+        box = cv2.boxPoints(((cx, cy), (2 * s, 1.4 * s), np.degrees(angle)))
+        cv2.fillConvexPoly(frame, np.round(box).astype(np.int32), color, cv2.LINE_AA)
+    else:
+        pts = [(cx + s * np.cos(angle + k * 2 * np.pi / 3), cy + s * np.sin(angle + k * 2 * np.pi / 3)) for k in range(3)]
+        cv2.fillConvexPoly(frame, np.round(pts).astype(np.int32), color, cv2.LINE_AA)
+
+
+def render_clip(
+    motion: str,
+    direction: int,
+    rng: np.random.Generator,
+    width: int,
+    height: int,
+    num_frames: int,
+    background: np.ndarray,
+    actor: tuple[int, tuple[int, int, int]],
+) -> np.ndarray:
+    """One clip as BGR uint8 (T, H, W, 3)."""
+    kind, color = actor
+    speed = rng.uniform(0.6, 1.5)
+    size = rng.uniform(0.07, 0.13) * min(width, height)
+    cx, cy = rng.uniform(0.35, 0.65) * width, rng.uniform(0.35, 0.65) * height
+    phase = rng.uniform(0, 2 * np.pi)
+    pan = rng.uniform(-1.0, 1.0, 2)
+    big_h, big_w = background.shape[:2]
+    frames = np.empty((num_frames, height, width, 3), np.uint8)
+    for t in range(num_frames):
+        w = 0.25 * speed * t + phase  # angular progress
+        ox, oy = int(pan[0] * t) % (big_w - width), int(pan[1] * t) % (big_h - height)
+        frame = background[oy : oy + height, ox : ox + width].copy()
+        centers, s, ang = [(cx, cy)], size, w
+        d = direction
+        if motion == "slide":
+            centers = [((0.15 * width + d * 2.2 * speed * t) % width, cy)]
+        elif motion == "bounce":
+            centers = [(cx, cy + d * 0.3 * height * (abs(np.sin(w)) - 0.5))]
+        elif motion == "orbit":
+            r = 0.25 * min(width, height)
+            centers = [(width / 2 + r * np.cos(d * w), height / 2 + r * np.sin(d * w))]
+        elif motion == "pulse":
+            s = size * (1.0 + 0.6 * np.sin(d * w))
+        elif motion == "spin":
+            ang = d * 1.5 * w
+            s = size * 1.4
+        elif motion == "zigzag":
+            tri = 2 * abs((w / np.pi) % 2 - 1) - 1
+            centers = [((0.2 * width + d * 1.8 * speed * t) % width, cy + 0.25 * height * tri)]
+        elif motion == "converge":
+            gap = 0.4 * width * (0.5 + 0.5 * np.cos(d * w))
+            centers = [(width / 2 - gap / 2, cy), (width / 2 + gap / 2, cy)]
+            s = size * 0.8
+        elif motion == "swing":
+            a = 0.9 * np.sin(w) * d
+            r = 0.55 * height
+            centers = [(width / 2 + r * np.sin(a), 0.1 * height + r * np.cos(a))]
+        elif motion == "shake":
+            jitter = rng.normal(0, 0.03 * min(width, height), 2)
+            centers = [(cx + jitter[0] * (1 + (d < 0)), cy + jitter[1] * (1 + (d > 0)))]
+        elif motion == "jump":
+            hop = (w % np.pi) / np.pi
+            centers = [((0.2 * width + d * 1.2 * speed * t) % width, 0.8 * height - 0.5 * height * 4 * hop * (1 - hop))]
+        elif motion == "walk":
+            centers = [((0.2 * width + d * 1.0 * speed * t) % width, cy + 0.05 * height * np.sin(3 * w))]
+        for c in centers:
+            _draw_shape(frame, kind, c, s, color, ang)
+        frames[t] = frame
+    return frames
+
+
+def write_video(path: Path, frames_bgr: np.ndarray, fps: float) -> None:
+    """Write an XVID ``.avi`` (MPEG-4 part 2, as UCF101/HMDB51 ship) atomically: temp file, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    height, width = frames_bgr.shape[1:3]
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"XVID"), fps, (width, height))
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write XVID video {tmp}; is opencv-contrib-python-headless installed?")
+    for frame in frames_bgr:
+        writer.write(frame)
+    writer.release()
+    os.replace(tmp, path)
+
+
+def _class_names(layout: str, num_classes: int) -> list[str]:
+    motions = class_motions(num_classes)
+    if layout == "ucf11":
+        if num_classes > len(UCF11_CLASSES):
+            raise ValueError(f"the UCF11 layout has at most {len(UCF11_CLASSES)} classes")
+        return [UCF11_CLASSES[i][0] for i in range(num_classes)]
+    words = [f"{m}_{'fwd' if d > 0 else 'rev'}" for m, d in motions]
+    if layout == "hmdb51":
+        return words
+    return ["".join(part.capitalize() for part in w.split("_")) for w in words]
+
+
+def _clip_relpath(layout: str, class_idx: int, class_name: str, group: int, clip: int) -> str:
+    if layout == "ucf101":
+        return f"{class_name}/v_{class_name}_g{group:02d}_c{clip:02d}.avi"
+    if layout == "ucf11":
+        short = UCF11_CLASSES[class_idx][1]
+        return f"{class_name}/v_{short}_{group:02d}/v_{short}_{group:02d}_{clip:02d}.avi"
+    return f"{class_name}/Actor{group:02d}_{class_name}_f_cm_np1_fr_med_{clip - 1}.avi"
+
+
+def video_dir_for(layout: str, root: Path) -> Path:
+    """Where a layout keeps its videos under the dataset root (the official archive folder names)."""
+    return root / {"ucf101": "UCF-101", "hmdb51": "videos", "ucf11": "action_youtube_naudio"}[layout]
+
+
+def ucf101_test_groups(groups: int, split: int) -> set[int]:
+    """UCF101-style: split k tests the k-th block of ~7/25 of the groups (official: g01-07, g08-14, g15-21)."""
+    block = max(1, round(groups * 7 / 25))
+    start = (split - 1) * block
+    return {1 + (start + i) % groups for i in range(block)}
+
+
+def _write_split_files(spec: SyntheticSpec, root: Path, classes: list[str], clips: list[tuple[int, int, str]]) -> None:
+    if spec.layout == "ucf101":
+        split_dir = root / "ucfTrainTestlist"
+        split_dir.mkdir(parents=True, exist_ok=True)
+        (split_dir / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(classes)))
+        for k in (1, 2, 3):
+            test_groups = ucf101_test_groups(spec.groups, k)
+            train = [f"{rel} {c + 1}\n" for c, g, rel in clips if g not in test_groups]
+            test = [f"{rel}\n" for c, g, rel in clips if g in test_groups]
+            (split_dir / f"trainlist0{k}.txt").write_text("".join(train))
+            (split_dir / f"testlist0{k}.txt").write_text("".join(test))
+    elif spec.layout == "hmdb51":
+        split_dir = root / "testTrainMulti_7030_splits"
+        split_dir.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(spec.seed + 7)
+        for c, name in enumerate(classes):
+            own = [Path(rel).name for cc, _, rel in clips if cc == c]
+            for k in (1, 2, 3):
+                # ~70% train (1), ~30% test (2); every tenth video unused (0) as the official files have
+                order = rng.permutation(len(own))
+                n_test = max(1, round(0.3 * len(own)))
+                tags = {}
+                for rank, i in enumerate(order):
+                    tags[own[i]] = 2 if rank < n_test else (0 if rank % 10 == 9 else 1)
+                lines = [f"{name} {tags[name]} \n" for name in own]
+                (split_dir / f"{name}_test_split{k}.txt").write_text("".join(lines))
+    else:
+        for c, name in enumerate(classes):
+            ann = video_dir_for("ucf11", root) / name / "Annotation"
+            ann.mkdir(parents=True, exist_ok=True)
+            (ann / f"v_{UCF11_CLASSES[c][1]}_01_01.xgtf").write_text("<viper/>\n")
+
+
+def generate(spec: SyntheticSpec, root: str | Path, progress: bool = True,
+             on_clip: Callable[[Path], None] | None = None) -> Path:
+    """Render and write every clip of ``spec`` under ``root`` with the layout's split files; return ``root``.
+
+    Clips already on disk are kept (an interrupted run resumes); a ``.complete`` marker is written last.
+    """
+    if spec.layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {spec.layout!r}")
+    root = Path(root)
+    classes = _class_names(spec.layout, spec.num_classes)
+    motions = class_motions(spec.num_classes)
+    video_dir = video_dir_for(spec.layout, root)
+    clips: list[tuple[int, int, str]] = []
+    jobs = [(c, g, k) for c in range(spec.num_classes) for g in range(1, spec.groups + 1)
+            for k in range(1, spec.clips_per_group + 1)]
+    pad_w, pad_h = spec.width + 64, spec.height + 48
+    for c, g, k in tqdm(jobs, desc=f"synthetic {spec.layout}", disable=not progress, unit="clip"):
+        rel = _clip_relpath(spec.layout, c, classes[c], g, k)
+        clips.append((c, g, rel))
+        path = video_dir / rel
+        if path.exists():
+            continue
+        group_rng = np.random.default_rng([spec.seed, c, g])
+        background = _texture(group_rng, pad_w, pad_h)
+        actor = (int(group_rng.integers(0, 3)), tuple(int(v) for v in group_rng.integers(30, 256, 3)))
+        clip_rng = np.random.default_rng([spec.seed, c, g, k])
+        length = int(clip_rng.integers(spec.min_frames, spec.max_frames + 1))
+        motion, direction = motions[c]
+        frames = render_clip(motion, direction, clip_rng, spec.width, spec.height, length, background, actor)
+        write_video(path, frames, spec.fps)
+        if on_clip is not None:
+            on_clip(path)
+    _write_split_files(spec, root, classes, clips)
+    (root / ".complete").write_text(f"{spec}\n")
+    return root

@@ -1,0 +1,186 @@
+"""timm frame encoders (Inception-v3, EfficientNet-b1, any timm model) with offline weight resolution.
+
+Weights come from, in order: ``weights`` (a local ``.pth`` / ``.safetensors`` / ``.bin`` file, loaded through
+timm's ``pretrained_cfg_overlay=dict(file=...)``, so a 1000-class checkpoint loads into the headless model),
+or timm's Hugging Face cache. Nothing is ever downloaded: pretrained weights that are not on disk are a
+:class:`~har_vib.errors.ConfigError` that says how to provide them. ``pretrained=False`` gives a seeded random
+initialisation (tests, demos).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from har_vib.errors import ConfigError
+from har_vib.utils.io import file_digest
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Which timm model encodes frames and with which weights.
+
+    ``model_name`` is the full timm tag (``inception_v3.tv_in1k``): the tag sets the preprocessing.
+    ``img_size`` overrides the model's input size (None = the pretrained config's).
+    """
+
+    name: str = "inception_v3"
+    model_name: str = "inception_v3.tv_in1k"
+    pretrained: bool = True
+    weights: str | None = None
+    img_size: int | None = None
+    init_seed: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> BackboneSpec:
+        """Build from the Hydra ``backbone`` group; unknown keys are an error naming the key."""
+        data = {k: v for k, v in dict(cfg).items() if k not in ("_target_", "batch_size", "compress")}
+        try:
+            return cls(**data)
+        except TypeError as err:
+            raise ConfigError(f"backbone config: {err} (keys: {', '.join(cls.__dataclass_fields__)})") from None
+
+
+def _hf_cached_file(model_name: str) -> Path | None:
+    cfg = timm.models.get_pretrained_cfg(model_name)
+    hub_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if not hub_id:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in WEIGHT_FILES:
+        found = try_to_load_from_cache(hub_id, filename)
+        if isinstance(found, str) and os.path.isfile(found):
+            return Path(found)
+    return None
+
+
+def missing_weights_message(spec: BackboneSpec) -> str:
+    """What to do when pretrained weights for ``spec`` are not on disk."""
+    return (
+        f"pretrained weights for backbone {spec.model_name!r} are not on disk (no backbone.weights file, nothing "
+        "in the Hugging Face cache) and this pipeline never downloads. Provide them one of three ways:\n"
+        f"  1. on a machine with internet: python -c \"import timm, torch; m = timm.create_model('{spec.model_name}', "
+        f"pretrained=True); torch.save(m.state_dict(), '{spec.name}.pth')\", copy the file here and pass "
+        f"backbone.weights=/path/to/{spec.name}.pth\n"
+        "  2. copy that machine's ~/.cache/huggingface/hub (HF_HOME) to this one\n"
+        "  3. backbone.pretrained=false for a randomly initialised encoder (smoke tests and demos only)"
+    )
+
+
+def resolve_weights(spec: BackboneSpec) -> tuple[dict[str, Any], str]:
+    """``timm.create_model`` keyword arguments for the weights, and a string that identifies them exactly."""
+    if not spec.pretrained:
+        return {"pretrained": False}, f"random-init-seed{spec.init_seed}"
+    if spec.weights:
+        path = Path(spec.weights).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"backbone.weights={spec.weights}: file not found. " + missing_weights_message(spec))
+        return {"pretrained": True, "pretrained_cfg_overlay": {"file": str(path)}}, f"file-{file_digest(path)}"
+    cached = _hf_cached_file(spec.model_name)
+    if cached is None:
+        raise ConfigError(missing_weights_message(spec))
+    return {"pretrained": True, "pretrained_cfg_overlay": {"file": str(cached)}}, f"hf-{file_digest(cached)}"
+
+
+def create_backbone(spec: BackboneSpec) -> tuple[nn.Module, str]:
+    """The headless (``num_classes=0``) encoder in eval mode, and its weights identifier."""
+    kwargs, weights_id = resolve_weights(spec)
+    if spec.img_size is not None:
+        kwargs["img_size"] = spec.img_size
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(spec.init_seed)
+            model = timm.create_model(spec.model_name, num_classes=0, **kwargs)
+    except RuntimeError as err:
+        if "Unknown model" in str(err):
+            raise ConfigError(f"backbone.model_name={spec.model_name!r} is not a timm model") from None
+        raise
+    except TypeError as err:  # e.g. img_size on a model that does not take it
+        raise ConfigError(f"backbone {spec.model_name!r}: {err}") from None
+    return model.eval(), weights_id
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Eval transform from timm's data config: resize the short side to ``resize``, centre-crop ``crop``."""
+
+    crop: int
+    resize: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str
+
+    def key(self) -> dict[str, Any]:
+        """Fields that change the features (used in the feature store's key)."""
+        return {
+            "crop": self.crop,
+            "resize": self.resize,
+            "mean": self.mean,
+            "std": self.std,
+            "interpolation": self.interpolation,
+        }
+
+
+def preprocessing_for(model: nn.Module, img_size: int | None = None) -> Preprocessing:
+    """Resize / crop / mean / std resolved by timm for ``model`` (never hard-coded ImageNet statistics)."""
+    from timm.data import resolve_model_data_config
+
+    cfg = resolve_model_data_config(model)
+    crop = int(img_size or cfg["input_size"][-1])
+    resize = int(math.floor(crop / float(cfg.get("crop_pct", 1.0))))
+    return Preprocessing(crop, resize, tuple(cfg["mean"]), tuple(cfg["std"]), str(cfg.get("interpolation", "bicubic")))
+
+
+class FrameEncoder(nn.Module):
+    """uint8 frames (N, H, W, 3), short side already at ``resize`` -> features (N, D).
+
+    Centre crop, scale to [0, 1], normalise, forward; batched on whatever device the module is on.
+    """
+
+    def __init__(self, backbone: nn.Module, prep: Preprocessing) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.prep = prep
+        self.register_buffer("mean", torch.tensor(prep.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(prep.std).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def num_features(self) -> int:
+        """Feature width D of the pooled output (2048 for Inception-v3, 1280 for EfficientNet-b1; models with a
+        pre-logits head, such as MobileNet-v3, report ``head_hidden_size``)."""
+        return int(getattr(self.backbone, "head_hidden_size", None) or self.backbone.num_features)
+
+    def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, H, W, 3) uint8 -> normalised (N, 3, crop, crop) float."""
+        x = frames.permute(0, 3, 1, 2).float().div_(255.0)
+        h, w = x.shape[-2:]
+        if min(h, w) != self.prep.resize:  # frames not resized at decode time (e.g. flow images)
+            scale = self.prep.resize / min(h, w)
+            size = (max(self.prep.crop, round(h * scale)), max(self.prep.crop, round(w * scale)))
+            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+            h, w = size
+        c = self.prep.crop
+        top, left = max(0, (h - c) // 2), max(0, (w - c) // 2)
+        x = x[..., top : top + c, left : left + c]
+        if x.shape[-1] != c or x.shape[-2] != c:
+            x = F.interpolate(x, size=(c, c), mode="bilinear", align_corners=False)
+        return (x - self.mean) / self.std
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """Features (N, D) of uint8 frames (N, H, W, 3)."""
+        x = self.preprocess(frames)
+        if x.is_cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.backbone(x)

@@ -1,0 +1,198 @@
+"""Batched feature extraction: DataLoader workers decode, the encoder runs on batches of frames from many
+videos, every video's features land in the :class:`~har_vib.features.store.FeatureStore` atomically.
+
+Videos that cannot be read are skipped with their reason (``skipped.json``); nothing stops the run, and a rerun
+only does what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from har_vib.data.flow import flow_to_image, read_flow, read_flow_meta
+from har_vib.data.sampling import sample_indices
+from har_vib.data.video import VideoDecodeError, probe, read_frames, short_side_size
+from har_vib.features.backbones import FrameEncoder
+from har_vib.features.store import FeatureStore
+
+log = logging.getLogger(__name__)
+
+STREAMS = ("rgb", "flow")
+
+
+@dataclass(frozen=True)
+class ClipSource:
+    """Where a stream's frames come from: the video folder (rgb) or the flow root (flow)."""
+
+    stream: str
+    folder: Path
+    frames: int
+    sampling: str = "uniform"
+    resize: int = 256
+    min_frames: int = 2
+    flow_bound: float = 20.0
+
+
+def load_clip(source: ClipSource, video_id: str, rel_path: str) -> np.ndarray:
+    """``source.frames`` uint8 frames (T, H, W, 3) of one video, short side at ``source.resize``."""
+    sampler = lambda n: sample_indices(n, source.frames, source.sampling)  # noqa: E731
+    if source.stream == "rgb":
+        path = source.folder / rel_path
+        info = probe(path)
+        size = short_side_size(info.width, info.height, source.resize)
+        return read_frames(path, sampler, size=size, min_frames=source.min_frames)
+    folder = source.folder / video_id
+    if not (folder / "meta.json").is_file():
+        raise VideoDecodeError(folder, "no optical flow extracted for this video (see skipped.json of the flow)")
+    n = int(read_flow_meta(folder)["num_flow_frames"])
+    return flow_to_image(read_flow(folder, sampler(n)), source.flow_bound)
+
+
+class ClipDataset(Dataset):
+    """Items ``(index, frames uint8 tensor or None, reason or None)`` for the extraction loop."""
+
+    def __init__(self, source: ClipSource, items: Sequence[tuple[str, str]]) -> None:
+        self.source = source
+        self.items = list(items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None]:
+        video_id, rel = self.items[i]
+        try:
+            return i, torch.from_numpy(load_clip(self.source, video_id, rel)), None
+        except VideoDecodeError as err:
+            return i, None, err.reason
+
+
+def _collate(batch: list) -> list:
+    return batch
+
+
+@dataclass
+class ExtractionReport:
+    """Counts and timings of one extraction run."""
+
+    extracted: int = 0
+    skipped: int = 0
+    done_before: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    forward_seconds: float = 0.0
+
+    def summary(self) -> str:
+        """The line printed at the end: ``N extracted, M skipped``."""
+        rate = self.frames / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{self.extracted} extracted, {self.skipped} skipped ({self.done_before} already in the store; "
+            f"{self.frames} frames in {self.seconds:.1f} s = {rate:.1f} frames/s)"
+        )
+
+
+def extract_features(
+    encoder: FrameEncoder,
+    source: ClipSource,
+    store: FeatureStore,
+    videos: Sequence[tuple[str, str]],
+    batch_size: int = 64,
+    num_workers: int = 0,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> ExtractionReport:
+    """Encode every ``(video_id, relative path)`` without a valid entry; record failures in ``skipped.json``.
+
+    Frames of several videos share one forward pass of ``batch_size`` frames. On CUDA the encoder runs in
+    bf16 autocast with channels_last inputs.
+    """
+    store.open()
+    device = torch.device(device)
+    report = ExtractionReport()
+    todo = [(v, rel) for v, rel in videos if not store.is_valid(v)]
+    report.done_before = len(videos) - len(todo)
+    skipped = {k: r for k, r in store.skipped().items() if k in {v for v, _ in todo}}
+    for v, _ in todo:
+        skipped.pop(v, None)  # retried now
+    encoder = encoder.to(device).eval()
+    if device.type == "cuda":
+        encoder = encoder.to(memory_format=torch.channels_last)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    videos_per_batch = max(1, batch_size // source.frames)
+    loader = DataLoader(
+        ClipDataset(source, todo),
+        batch_size=videos_per_batch,
+        num_workers=num_workers,
+        collate_fn=_collate,
+        pin_memory=device.type == "cuda",
+        prefetch_factor=4 if num_workers > 0 else None,
+        persistent_workers=False,
+    )
+    start = time.perf_counter()
+    bar = tqdm(total=len(todo), desc=f"features {source.stream}", unit="video", disable=not progress)
+    for batch in loader:
+        good = [(i, clip) for i, clip, reason in batch if clip is not None]
+        for i, _, reason in batch:
+            if reason is not None:
+                skipped[todo[i][0]] = reason
+                log.warning("skipped %s: %s", todo[i][1], reason)
+        if good:
+            frames = torch.cat([clip for _, clip in good]).to(device, non_blocking=True)
+            t0 = time.perf_counter()
+            with torch.inference_mode(), autocast:
+                feats = torch.cat([encoder(chunk) for chunk in frames.split(batch_size)])
+            feats = feats.float().cpu().numpy()
+            report.forward_seconds += time.perf_counter() - t0
+            for k, (i, _) in enumerate(good):
+                store.save(todo[i][0], feats[k * source.frames : (k + 1) * source.frames])
+            report.extracted += len(good)
+            report.frames += len(frames)
+        bar.update(len(batch))
+    bar.close()
+    report.seconds = time.perf_counter() - start
+    store.write_skipped({**{k: r for k, r in store.skipped().items() if k not in dict(todo)}, **skipped})
+    report.skipped = len(store.skipped())
+    return report
+
+
+def store_key(
+    dataset: str,
+    video_root: str | Path,
+    stream: str,
+    backbone_name: str,
+    model_name: str,
+    weights_id: str,
+    preprocessing: dict[str, Any],
+    frames: int,
+    sampling: str,
+    dim: int,
+    flow_key: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything that determines a stored feature (the store folder is a hash of this)."""
+    if stream not in STREAMS:
+        raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
+    key = {
+        "dataset": dataset,
+        "video_root": str(Path(video_root).resolve()),
+        "stream": stream,
+        "backbone": backbone_name,
+        "model_name": model_name,
+        "weights": weights_id,
+        "preprocessing": preprocessing,
+        "frames": int(frames),
+        "sampling": sampling,
+        "dim": int(dim),
+    }
+    if stream == "flow":
+        key["flow"] = flow_key or {}
+    return key
