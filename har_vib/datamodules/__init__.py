@@ -1,5 +1,6 @@
 """Lightning DataModules."""
 
 from har_vib.datamodules.ts_datamodule import TimeSeriesDataModule
+from har_vib.datamodules.video_datamodule import VideoDataModule
 
-__all__ = ["TimeSeriesDataModule"]
+__all__ = ["TimeSeriesDataModule", "VideoDataModule"]

@@ -1,0 +1,346 @@
+"""DataModule for UCF11 / HMDB51 / UCF101 (and synthetic videos in their layouts).
+
+``backbone.name=none``: end-to-end raw frames (T frames of 3*H*W values per step). Any other backbone: cached
+per-frame CNN features of the chosen streams (rgb, flow), extracted in :meth:`prepare_data` when missing (flow
+first, then features; both resumable), concatenated per frame. Batches are ``(x (B, T, D), lengths, y)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from har_vib.data.flow import FlowConfig, extract_dataset_flow, flow_config_from, flow_root
+from har_vib.data.sampling import check_strategy
+from har_vib.data.splits import DatasetSplit, VideoRecord, carve_validation, parse_hmdb51, parse_ucf11, parse_ucf101
+from har_vib.data.synthetic import SyntheticSpec, generate
+from har_vib.data.video import VideoDecodeError, frame_count
+from har_vib.datamodules.video_datasets import CachedFeatureDataset, RawFrameDataset, fixed_length_collate
+from har_vib.errors import ConfigError
+from har_vib.features.store import FeatureStore
+from har_vib.utils.io import write_json
+
+log = logging.getLogger(__name__)
+
+DATASETS = ("ucf11", "hmdb51", "ucf101", "synthetic")
+DEFAULT_DIRS = {
+    "ucf101": ("UCF-101", "ucfTrainTestlist"),
+    "hmdb51": ("videos", "testTrainMulti_7030_splits"),
+    "ucf11": ("action_youtube_naudio", None),
+}
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class VideoDataModule(L.LightningDataModule):
+    """Train / val / test clips of a video dataset; val is carved from train (whole groups where they exist)."""
+
+    def __init__(
+        self,
+        name: str = "ucf11",
+        root: str = "data/raw/ucf11",
+        video_dir: Optional[str] = None,
+        split_dir: Optional[str] = None,
+        split: int = 1,
+        protocol: str = "logo",
+        fold: int = 1,
+        test_fraction: float = 0.2,
+        layout: Optional[str] = None,
+        streams: Sequence[str] = ("rgb",),
+        frames: int = 8,
+        sampling: str = "random",
+        frame_size: Sequence[int] = (120, 160),
+        hflip: bool = False,
+        min_frames: int = 2,
+        val_fraction: float = 0.1,
+        batch_size: int = 32,
+        eval_batch_size: int = 64,
+        num_workers: int = 0,
+        seed: int = 0,
+        backbone: Optional[Mapping[str, Any]] = None,
+        features: Optional[Mapping[str, Any]] = None,
+        flow: Optional[Mapping[str, Any]] = None,
+        synthetic: Optional[Mapping[str, Any]] = None,
+        report_dir: Optional[str] = None,
+    ) -> None:
+        super().__init__()
+        if name not in DATASETS:
+            raise ConfigError(f"dataset.name={name!r}: video datasets are {', '.join(DATASETS)}")
+        self.layout = layout or (name if name != "synthetic" else "ucf101")
+        if self.layout not in DEFAULT_DIRS:
+            raise ConfigError(f"dataset.layout={self.layout!r}: choose one of {', '.join(DEFAULT_DIRS)}")
+        self.streams = list(streams)
+        if not self.streams or any(s not in ("rgb", "flow") for s in self.streams):
+            raise ConfigError(f"dataset.streams={self.streams}: use [rgb], [flow] or [rgb,flow]")
+        check_strategy(sampling)
+        self.backbone_cfg = dict(backbone or {"name": "none"})
+        self.end_to_end = str(self.backbone_cfg.get("name", "none")) == "none"
+        if self.end_to_end and self.streams != ["rgb"]:
+            raise ConfigError(
+                "backbone=none (end-to-end raw frames) uses dataset.streams=[rgb] only; "
+                "for flow choose a CNN backbone, e.g. backbone=inception_v3"
+            )
+        self.features_cfg = dict(features or {})
+        if not self.end_to_end and frames > int(self.features_cfg.get("frames", frames)):
+            raise ConfigError(
+                f"dataset.frames={frames} exceeds features.frames={self.features_cfg.get('frames')} "
+                "(the frames cached per video); raise features.frames or lower dataset.frames"
+            )
+        if batch_size <= 0:
+            raise ConfigError(f"dataset.batch_size must be > 0, got {batch_size}")
+        self.flow_config: FlowConfig = flow_config_from(
+            {k: v for k, v in dict(flow or {}).items() if k not in ("cache_dir", "workers")}
+        )
+        self.flow_cfg = dict(flow or {})
+        self.save_hyperparameters(logger=False, ignore=["backbone", "features", "flow", "synthetic"])
+        self.synthetic_cfg = dict(synthetic or {})
+        root_path = Path(root)
+        default_video, default_split = DEFAULT_DIRS[self.layout]
+        self.video_dir = Path(video_dir) if video_dir else root_path / default_video
+        self.split_dir = Path(split_dir) if split_dir else (root_path / default_split if default_split else None)
+        self.root = root_path
+        self.splits: Optional[DatasetSplit] = None
+        self.class_names: list[str] = []
+        self.input_dim = 0
+        self.train_set = self.val_set = self.test_set = None
+        self.skipped: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ data on disk
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (after :meth:`setup`)."""
+        return len(self.class_names)
+
+    def _ensure_synthetic(self) -> None:
+        if self.hparams.name != "synthetic":
+            return
+        try:
+            spec = SyntheticSpec(layout=self.layout, **self.synthetic_cfg)
+        except TypeError as err:
+            raise ConfigError(f"dataset.synthetic: {err}") from None
+        marker = self.root / ".complete"
+        if marker.is_file():
+            if marker.read_text().strip() != str(spec):
+                raise ConfigError(
+                    f"{self.root} holds synthetic videos made with other settings "
+                    f"({marker.read_text().strip()}); delete it or set dataset.root elsewhere"
+                )
+            return
+        log.info("generating synthetic %s-layout videos under %s", self.layout, self.root)
+        generate(spec, self.root)
+
+    def parse_splits(self) -> DatasetSplit:
+        """Records of the configured split (or UCF11 protocol and fold)."""
+        hp = self.hparams
+        if self.layout == "ucf101":
+            return parse_ucf101(self.video_dir, self.split_dir, hp.split)
+        if self.layout == "hmdb51":
+            return parse_hmdb51(self.video_dir, self.split_dir, hp.split)
+        return parse_ucf11(self.video_dir, hp.protocol, hp.fold, hp.test_fraction, hp.seed)
+
+    def _encoder_and_stores(self, build_encoder: bool) -> tuple[Any, dict[str, FeatureStore], dict[str, Any]]:
+        from har_vib.features.backbones import BackboneSpec, FrameEncoder, create_backbone, preprocessing_for
+        from har_vib.features.extract import ClipSource, store_key
+
+        spec = BackboneSpec.from_config(self.backbone_cfg)
+        model, weights_id = create_backbone(spec)
+        prep = preprocessing_for(model, spec.img_size)
+        encoder = FrameEncoder(model, prep)
+        dim = _output_dim(encoder)
+        frames = int(self.features_cfg.get("frames", 32))
+        sampling = str(self.features_cfg.get("sampling", "uniform"))
+        cache = self.features_cfg.get("cache_dir", self.root.parent / "features")
+        stores, sources = {}, {}
+        fr = flow_root(self.flow_cfg.get("cache_dir", self.root.parent / "flow"), self._dataset_tag(), self.flow_config)
+        for stream in self.streams:
+            key = store_key(
+                self._dataset_tag(),
+                self.video_dir,
+                stream,
+                spec.name,
+                spec.model_name,
+                weights_id,
+                prep.key(),
+                frames,
+                sampling,
+                dim,
+                self.flow_config.key(),
+            )
+            stores[stream] = FeatureStore(cache, key)
+            sources[stream] = ClipSource(
+                stream,
+                self.video_dir if stream == "rgb" else fr,
+                frames,
+                sampling,
+                prep.resize,
+                self.hparams.min_frames,
+                self.flow_config.bound,
+            )
+        return (encoder if build_encoder else None), stores, {"sources": sources, "flow_root": fr}
+
+    def _dataset_tag(self) -> str:
+        return self.hparams.name if self.hparams.name != "synthetic" else f"synthetic-{self.layout}"
+
+    def prepare_data(self) -> None:
+        """Generate synthetic videos if asked; for a CNN backbone, extract missing flow and features."""
+        self._ensure_synthetic()
+        if self.end_to_end:
+            return
+        from har_vib.features.extract import extract_features
+
+        records = self.parse_splits().all_records()
+        videos = [(r.video_id, r.path) for r in records]
+        _, stores, extra = self._encoder_and_stores(build_encoder=False)
+        if not any(stores[s].open().missing(v for v, _ in videos) for s in self.streams):
+            return
+        if "flow" in self.streams:
+            counts = extract_dataset_flow(
+                [(v, self.video_dir / rel) for v, rel in videos],
+                extra["flow_root"],
+                self.flow_config,
+                workers=int(self.flow_cfg.get("workers", 1)),
+            )
+            log.info("flow: %s", counts)
+        encoder, stores, extra = self._encoder_and_stores(build_encoder=True)
+        device = resolve_device(str(self.features_cfg.get("device", "auto")))
+        for stream in self.streams:
+            report = extract_features(
+                encoder,
+                extra["sources"][stream],
+                stores[stream],
+                videos,
+                batch_size=int(self.features_cfg.get("batch_size", 64)),
+                num_workers=int(self.features_cfg.get("num_workers", 0)),
+                device=device,
+            )
+            log.info("features %s: %s", stream, report.summary())
+
+    # ------------------------------------------------------------------ datasets
+    def setup(self, stage: Optional[str] = None) -> None:
+        """Parse the split, drop unusable videos (listed in ``skipped_videos.json``), build the datasets."""
+        if self.train_set is not None:
+            return
+        hp = self.hparams
+        self._ensure_synthetic()
+        self.splits = self.parse_splits()
+        self.class_names = list(self.splits.classes)
+        if self.end_to_end:
+            usable = self._scan_videos(self.splits.all_records())
+            make = lambda recs, train: RawFrameDataset(  # noqa: E731
+                recs,
+                self.video_dir,
+                hp.frames,
+                int(hp.frame_size[0]),
+                int(hp.frame_size[1]),
+                hp.sampling,
+                train,
+                hp.min_frames,
+                hp.hflip,
+            )
+        else:
+            _, stores, _ = self._encoder_and_stores(build_encoder=False)
+            ordered = [stores[s].open() for s in self.streams]
+            usable = self._check_stores(self.splits.all_records(), ordered)
+            make = lambda recs, train: CachedFeatureDataset(recs, ordered, hp.frames, hp.sampling, train)  # noqa: E731
+        train = [r for r in self.splits.train if r.video_id in usable]
+        test = [r for r in self.splits.test if r.video_id in usable]
+        if not train or not test:
+            raise ConfigError(
+                f"{self.video_dir}: no usable {'train' if not train else 'test'} videos "
+                f"({len(self.skipped)} skipped; see skipped_videos.json)"
+            )
+        fit, val = carve_validation(train, hp.val_fraction, hp.seed)
+        self.train_set, self.val_set, self.test_set = make(fit, True), make(val, False), make(test, False)
+        self.input_dim = int(self.train_set.dim)
+        log.info(
+            "%s: %d train, %d val, %d test videos, %d classes, input %d x %d (%d skipped)",
+            self._dataset_tag(),
+            len(fit),
+            len(val),
+            len(test),
+            self.num_classes,
+            hp.frames,
+            self.input_dim,
+            len(self.skipped),
+        )
+        if hp.report_dir:
+            write_json({"skipped": self.skipped}, Path(hp.report_dir) / "skipped_videos.json")
+
+    def _scan_videos(self, records: Sequence[VideoRecord]) -> set[str]:
+        usable = set()
+        for r in records:
+            try:
+                n = frame_count(self.video_dir / r.path)
+            except VideoDecodeError as err:
+                self.skipped[r.video_id] = err.reason
+                continue
+            if n < self.hparams.min_frames:
+                self.skipped[r.video_id] = f"too short: {n} frames, need at least {self.hparams.min_frames}"
+                continue
+            usable.add(r.video_id)
+        for vid, reason in self.skipped.items():
+            log.warning("skipping %s: %s", vid, reason)
+        return usable
+
+    def _check_stores(self, records: Sequence[VideoRecord], stores: Sequence[FeatureStore]) -> set[str]:
+        usable = set()
+        for r in records:
+            reasons = [s.skipped().get(r.video_id) or ("" if s.has(r.video_id) else "not extracted") for s in stores]
+            problems = [f"{s.key['stream']}: {why}" for s, why in zip(stores, reasons) if why]
+            if problems:
+                self.skipped[r.video_id] = "; ".join(problems)
+            else:
+                usable.add(r.video_id)
+        not_extracted = [v for v, why in self.skipped.items() if "not extracted" in why]
+        if not_extracted:
+            raise ConfigError(
+                f"{len(not_extracted)} videos have no cached features (e.g. {not_extracted[0]}); run "
+                "scripts/extract_features.py with the same dataset/backbone overrides, or call "
+                "prepare_data()"
+            )
+        return usable
+
+    def _loader(self, dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError("call setup() before asking for a dataloader")
+        generator = torch.Generator().manual_seed(self.hparams.seed) if shuffle else None
+        workers = self.hparams.num_workers
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            collate_fn=fixed_length_collate,
+            num_workers=workers,
+            generator=generator,
+            persistent_workers=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.hparams.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        if self.val_set is None or len(self.val_set) == 0:
+            return []  # type: ignore[return-value]
+        return self._loader(self.val_set, self.hparams.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, self.hparams.eval_batch_size, shuffle=False)
+
+
+def _output_dim(encoder: Any) -> int:
+    """Feature width, checked by one forward of a blank frame (some timm heads differ from num_features)."""
+    crop = encoder.prep.resize
+    with torch.inference_mode():
+        out = encoder(torch.zeros(1, crop, crop, 3, dtype=torch.uint8))
+    return int(out.shape[-1])

@@ -1,0 +1,119 @@
+"""torch Datasets over videos: cached CNN features per frame, or raw frames flattened for an end-to-end LSTM."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from har_vib.data.sampling import sample_indices
+from har_vib.data.splits import VideoRecord
+from har_vib.data.video import VideoDecodeError, read_frames
+from har_vib.features.store import FeatureStore
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _draw_rng() -> np.random.Generator:
+    # torch's global RNG: advanced by every draw in the main process and re-seeded per epoch in each
+    # DataLoader worker, so random frame choices change every epoch and stay reproducible under a seed
+    return np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
+
+
+class CachedFeatureDataset(Dataset):
+    """Per video: ``frames`` of the store's cached frames (random subset re-drawn every epoch when training),
+    with the streams' features concatenated per frame -> ``(x (T, D), y)``."""
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        stores: Sequence[FeatureStore],
+        frames: int,
+        sampling: str = "random",
+        train: bool = False,
+    ) -> None:
+        self.records = list(records)
+        self.stores = list(stores)
+        self.frames = frames
+        self.sampling = sampling
+        self.train = train
+        self.dim = sum(s.dim for s in self.stores)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        record = self.records[i]
+        cached = self.stores[0].frames
+        rng = _draw_rng() if self.train else None
+        idx = sample_indices(cached, self.frames, self.sampling, rng=rng, train=self.train)
+        x = np.concatenate([s.load(record.video_id)[idx] for s in self.stores], axis=1)
+        return torch.from_numpy(x.astype(np.float32)), torch.tensor(record.label)
+
+
+class RawFrameDataset(Dataset):
+    """End-to-end input: ``frames`` RGB frames decoded at ``(height, width)``, ImageNet-normalised and flattened
+    in (C, H, W) order to ``3*H*W`` per step (57,600 at 120x160, the paper's Table 1 setup)."""
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        video_dir: str | Path,
+        frames: int,
+        height: int = 120,
+        width: int = 160,
+        sampling: str = "random",
+        train: bool = False,
+        min_frames: int = 1,
+        hflip: bool = False,
+    ) -> None:
+        self.records = list(records)
+        self.video_dir = Path(video_dir)
+        self.frames, self.height, self.width = frames, height, width
+        self.sampling, self.train, self.min_frames = sampling, train, min_frames
+        self.hflip = hflip and train
+        self.mean = np.asarray(IMAGENET_MEAN, np.float32).reshape(1, 3, 1, 1)
+        self.std = np.asarray(IMAGENET_STD, np.float32).reshape(1, 3, 1, 1)
+        self._warned: set[str] = set()
+
+    @property
+    def dim(self) -> int:
+        """Input width per step."""
+        return 3 * self.height * self.width
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _clip(self, record: VideoRecord, rng: np.random.Generator | None) -> np.ndarray:
+        sampler = lambda n: sample_indices(n, self.frames, self.sampling, rng=rng, train=self.train)  # noqa: E731
+        frames = read_frames(self.video_dir / record.path, sampler, (self.width, self.height), self.min_frames)
+        x = frames.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+        if rng is not None and self.hflip and rng.random() < 0.5:
+            x = x[..., ::-1]
+        return ((x - self.mean) / self.std).reshape(self.frames, -1)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = _draw_rng() if self.train else None
+        for attempt in range(len(self.records)):
+            record = self.records[(i + attempt) % len(self.records)]
+            try:
+                return torch.from_numpy(np.ascontiguousarray(self._clip(record, rng))), torch.tensor(record.label)
+            except VideoDecodeError as err:  # a video that broke after the scan: use the next one, say so once
+                if record.path not in self._warned:
+                    self._warned.add(record.path)
+                    log.warning("skipping unreadable video %s: %s", record.path, err.reason)
+        raise RuntimeError("no video of this dataset can be decoded")
+
+
+def fixed_length_collate(batch: list[tuple[torch.Tensor, torch.Tensor]]):
+    """Stack equal-length clips into ``(x (B, T, D), lengths (B,), y (B,))``, the batch format of the models."""
+    xs, ys = zip(*batch)
+    x = torch.stack(xs)
+    return x, torch.full((x.shape[0],), x.shape[1], dtype=torch.long), torch.stack(ys)
