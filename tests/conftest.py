@@ -12,6 +12,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from har_vib.data.synthetic import SyntheticSpec, generate
+from tests.videos import TINY_VIDEOS
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
@@ -60,3 +63,13 @@ def tiny_cfg(tmp_path: Path):
         return compose_train_cfg(tmp_path, [*TINY, *extra])
 
     return make
+
+
+@pytest.fixture(scope="session")
+def video_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny synthetic datasets in the three official layouts: ``{layout: dataset root}``, made once per session."""
+    base = tmp_path_factory.mktemp("videos")
+    return {
+        layout: generate(SyntheticSpec(layout=layout, **TINY_VIDEOS), base / layout, progress=False)
+        for layout in ("ucf101", "hmdb51", "ucf11")
+    }

@@ -242,8 +242,9 @@ def extract_dataset_flow(
     extracted = 0
     bar = tqdm(total=len(todo), desc="TV-L1 flow", unit="video", disable=not progress)
     if workers > 1 and len(todo) > 1:
-        # fork: workers only use OpenCV and decord, and start instantly (spawn re-imports the caller)
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        # spawn, not fork: forking a process that already runs decoder / OpenMP threads can deadlock the children
+        # (callers' scripts need the usual `if __name__ == "__main__":` guard, as train.py and scripts/ have)
+        ctx = mp.get_context("spawn")
         with ctx.Pool(workers, initializer=_worker_init) as pool:
             results = pool.imap_unordered(_extract_one, todo, chunksize=1)
             for vid, reason, _ in results:

@@ -207,12 +207,12 @@ def _write_split_files(spec: SyntheticSpec, root: Path, classes: list[str], clip
         for c, name in enumerate(classes):
             own = [Path(rel).name for cc, _, rel in clips if cc == c]
             for k in (1, 2, 3):
-                # ~70% train (1), ~30% test (2); every tenth video unused (0) as the official files have
+                # ~30% test (2); of the rest every fifth unused (0), as the official files have some, the others train (1)
                 order = rng.permutation(len(own))
                 n_test = max(1, round(0.3 * len(own)))
                 tags = {}
                 for rank, i in enumerate(order):
-                    tags[own[i]] = 2 if rank < n_test else (0 if rank % 10 == 9 else 1)
+                    tags[own[i]] = 2 if rank < n_test else (0 if (rank - n_test) % 5 == 4 else 1)
                 lines = [f"{name} {tags[name]} \n" for name in own]
                 (split_dir / f"{name}_test_split{k}.txt").write_text("".join(lines))
     else:

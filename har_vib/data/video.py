@@ -75,9 +75,11 @@ def probe(path: str | Path) -> VideoInfo:
 
 
 def short_side_size(width: int, height: int, short_side: int) -> tuple[int, int]:
-    """(width, height) scaled so the shorter side is ``short_side``, aspect kept, each rounded to even."""
+    """(width, height) scaled so the shorter side is exactly ``short_side``, aspect kept (long side rounded)."""
     scale = short_side / min(width, height)
-    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
+    if width <= height:
+        return short_side, max(short_side, int(round(height * scale)))
+    return max(short_side, int(round(width * scale))), short_side
 
 
 def read_frames(

@@ -21,7 +21,11 @@ from har_vib.data.sampling import check_strategy
 from har_vib.data.splits import DatasetSplit, VideoRecord, carve_validation, parse_hmdb51, parse_ucf11, parse_ucf101
 from har_vib.data.synthetic import SyntheticSpec, generate
 from har_vib.data.video import VideoDecodeError, frame_count
-from har_vib.datamodules.video_datasets import CachedFeatureDataset, RawFrameDataset, fixed_length_collate
+from har_vib.datamodules.video_datasets import (
+    CachedFeatureDataset,
+    RawFrameDataset,
+    fixed_length_collate,
+)
 from har_vib.errors import ConfigError
 from har_vib.features.store import FeatureStore
 from har_vib.utils.io import write_json
@@ -63,6 +67,7 @@ class VideoDataModule(L.LightningDataModule):
         frame_size: Sequence[int] = (120, 160),
         hflip: bool = False,
         min_frames: int = 2,
+        standardize: bool = False,
         val_fraction: float = 0.1,
         batch_size: int = 32,
         eval_batch_size: int = 64,

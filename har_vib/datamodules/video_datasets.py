@@ -38,9 +38,12 @@ class CachedFeatureDataset(Dataset):
         frames: int,
         sampling: str = "random",
         train: bool = False,
+        mean: np.ndarray | None = None,
+        std: np.ndarray | None = None,
     ) -> None:
         self.records = list(records)
         self.stores = list(stores)
+        self.mean, self.std = mean, std
         self.frames = frames
         self.sampling = sampling
         self.train = train
@@ -54,8 +57,22 @@ class CachedFeatureDataset(Dataset):
         cached = self.stores[0].frames
         rng = _draw_rng() if self.train else None
         idx = sample_indices(cached, self.frames, self.sampling, rng=rng, train=self.train)
-        x = np.concatenate([s.load(record.video_id)[idx] for s in self.stores], axis=1)
-        return torch.from_numpy(x.astype(np.float32)), torch.tensor(record.label)
+        x = np.concatenate([s.load(record.video_id)[idx] for s in self.stores], axis=1).astype(np.float32)
+        if self.mean is not None and self.std is not None:
+            x = (x - self.mean) / self.std
+        return torch.from_numpy(x), torch.tensor(record.label)
+
+
+def feature_stats(records: Sequence[VideoRecord], stores: Sequence[FeatureStore]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and std (floored at 1e-6 of the largest) of the cached features of ``records``."""
+    total, total_sq, count = 0.0, 0.0, 0
+    for r in records:
+        x = np.concatenate([s.load(r.video_id) for s in stores], axis=1).astype(np.float64)
+        total, total_sq, count = total + x.sum(0), total_sq + (x**2).sum(0), count + len(x)
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+    std = np.maximum(std, 1e-6 * std.max() + 1e-12)
+    return mean.astype(np.float32), std.astype(np.float32)
 
 
 class RawFrameDataset(Dataset):

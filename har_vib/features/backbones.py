@@ -32,7 +32,8 @@ class BackboneSpec:
     """Which timm model encodes frames and with which weights.
 
     ``model_name`` is the full timm tag (``inception_v3.tv_in1k``): the tag sets the preprocessing.
-    ``img_size`` overrides the model's input size (None = the pretrained config's).
+    ``img_size`` overrides the crop fed to the model (None = the pretrained config's); convolutional encoders
+    take any size, pooling to the same feature width.
     """
 
     name: str = "inception_v3"
@@ -97,8 +98,6 @@ def resolve_weights(spec: BackboneSpec) -> tuple[dict[str, Any], str]:
 def create_backbone(spec: BackboneSpec) -> tuple[nn.Module, str]:
     """The headless (``num_classes=0``) encoder in eval mode, and its weights identifier."""
     kwargs, weights_id = resolve_weights(spec)
-    if spec.img_size is not None:
-        kwargs["img_size"] = spec.img_size
     try:
         with torch.random.fork_rng():
             torch.manual_seed(spec.init_seed)
@@ -107,8 +106,6 @@ def create_backbone(spec: BackboneSpec) -> tuple[nn.Module, str]:
         if "Unknown model" in str(err):
             raise ConfigError(f"backbone.model_name={spec.model_name!r} is not a timm model") from None
         raise
-    except TypeError as err:  # e.g. img_size on a model that does not take it
-        raise ConfigError(f"backbone {spec.model_name!r}: {err}") from None
     return model.eval(), weights_id
 
 

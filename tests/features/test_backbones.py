@@ -1,0 +1,61 @@
+"""Backbone weights: local file through timm's overlay, clear errors for missing weights, preprocessing."""
+
+from __future__ import annotations
+
+import pytest
+import timm
+import torch
+
+from har_vib.errors import ConfigError
+from har_vib.features.backbones import BackboneSpec, create_backbone, preprocessing_for
+
+
+def test_weights_file_loads_into_headless_model(tmp_path):
+    donor = timm.create_model("resnet18", pretrained=False, num_classes=1000)  # a classifier checkpoint
+    with torch.no_grad():
+        donor.conv1.weight.fill_(0.125)
+    path = tmp_path / "resnet18.pth"
+    torch.save(donor.state_dict(), path)
+    model, weights_id = create_backbone(BackboneSpec(name="resnet18", model_name="resnet18", weights=str(path)))
+    assert torch.equal(model.conv1.weight, donor.conv1.weight)
+    assert model.num_classes == 0 and not model.training
+    assert weights_id.startswith("file-")
+
+
+def test_missing_weights_file_is_a_clear_error(tmp_path):
+    spec = BackboneSpec(name="inception_v3", model_name="inception_v3.tv_in1k", weights=str(tmp_path / "no.pth"))
+    with pytest.raises(ConfigError, match=r"backbone.weights=.*no.pth: file not found"):
+        create_backbone(spec)
+
+
+def test_pretrained_without_weights_on_disk_says_how_to_get_them(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))  # an empty cache
+    with pytest.raises(ConfigError) as err:
+        create_backbone(BackboneSpec(name="inception_v3", model_name="inception_v3.tv_in1k", pretrained=True))
+    message = str(err.value)
+    assert "never downloads" in message and "backbone.weights=" in message and "backbone.pretrained=false" in message
+
+
+def test_random_init_is_seeded():
+    spec = BackboneSpec(name="r18", model_name="resnet18", pretrained=False, init_seed=3)
+    a, wid = create_backbone(spec)
+    b, _ = create_backbone(spec)
+    assert wid == "random-init-seed3" and torch.equal(a.conv1.weight, b.conv1.weight)
+
+
+@pytest.mark.parametrize(
+    ("name", "crop", "resize", "dim"), [("inception_v3", 299, 341, 2048), ("efficientnet_b1", 240, 266, 1280)]
+)
+def test_paper_backbones_preprocessing_from_timm(name, crop, resize, dim):
+    model, _ = create_backbone(BackboneSpec(name=name, model_name=name, pretrained=False))
+    prep = preprocessing_for(model)
+    assert (prep.crop, prep.resize) == (crop, resize)
+    assert prep.mean == (0.5, 0.5, 0.5) and prep.std == (0.5, 0.5, 0.5)
+    assert model.num_features == dim
+
+
+def test_unknown_model_name():
+    with pytest.raises(ConfigError, match="not a timm model"):
+        create_backbone(BackboneSpec(name="x", model_name="no_such_net", pretrained=False))
