@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format sweep sync-wandb clean
+.PHONY: install demo demo-video bench-extract test lint format sweep sync-wandb clean
 
 install: $(STAMP)
 
@@ -17,6 +17,14 @@ $(STAMP): pyproject.toml
 # the main job on the embedded default dataset (aeon's BasicMotions, VIB-LSTM, hidden 256)
 demo: install
 	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python train.py
+
+# the whole video path on generated clips: decode -> TV-L1 flow -> CNN features -> VIB-LSTM -> prune -> report
+demo-video: install
+	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python train.py experiment=demo_video
+
+# frames/s of decoding, CNN forward and the whole extraction; TV-L1 pairs/s
+bench-extract: install
+	$(BIN)/python scripts/bench_extract.py $(BENCH_ARGS)
 
 test: install
 	WANDB_MODE=disabled $(BIN)/python -m pytest -q

@@ -50,6 +50,12 @@ def _finish_wandb() -> None:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one training job; return the run's metrics (trained model, compact model, compression)."""
     L.seed_everything(cfg.seed, workers=True)
+    backbone = (cfg.get("backbone") or {}).get("name", "none")
+    if backbone != "none" and "TimeSeriesDataModule" in str(cfg.dataset.get("_target_", "")):
+        raise ConfigError(
+            f"backbone={backbone} encodes video frames; dataset {cfg.dataset.get('name')!r} is a "
+            "sequence dataset. Use a video dataset (dataset=ucf11|hmdb51|ucf101|synthetic) or backbone=none"
+        )
     datamodule = instantiate(cfg.dataset)
     datamodule.prepare_data()
     datamodule.setup("fit")

@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 LAYOUTS = ("ucf101", "hmdb51", "ucf11")
+RENDER_VERSION = 2  # bump when the rendering changes, so stale generated folders are recognised
 
 # (name, direction sign) pairs; a class is one motion with one direction
 MOTIONS = (
@@ -63,7 +64,7 @@ def _texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     freq, angle = rng.uniform(0.03, 0.12), rng.uniform(0, np.pi)
     stripes = 0.5 + 0.5 * np.sin(freq * (np.cos(angle) * xx + np.sin(angle) * yy))
     tint = rng.uniform(0.2, 0.8, 3).astype(np.float32)
-    img = 0.55 * base + 0.25 * stripes[..., None] * tint + 0.1
+    img = 0.25 * base + 0.15 * stripes[..., None] * tint + 0.3  # muted: the moving shape stands out
     return np.clip(img * 255, 0, 255).astype(np.uint8)
 
 
@@ -93,10 +94,10 @@ def render_clip(
     """One clip as BGR uint8 (T, H, W, 3)."""
     kind, color = actor
     speed = rng.uniform(0.6, 1.5)
-    size = rng.uniform(0.07, 0.13) * min(width, height)
+    size = rng.uniform(0.12, 0.2) * min(width, height)
     cx, cy = rng.uniform(0.35, 0.65) * width, rng.uniform(0.35, 0.65) * height
     phase = rng.uniform(0, 2 * np.pi)
-    pan = rng.uniform(-1.0, 1.0, 2)
+    pan = rng.uniform(-0.5, 0.5, 2)
     big_h, big_w = background.shape[:2]
     frames = np.empty((num_frames, height, width, 3), np.uint8)
     for t in range(num_frames):
@@ -222,6 +223,11 @@ def _write_split_files(spec: SyntheticSpec, root: Path, classes: list[str], clip
             (ann / f"v_{UCF11_CLASSES[c][1]}_01_01.xgtf").write_text("<viper/>\n")
 
 
+def marker_text(spec: SyntheticSpec) -> str:
+    """What ``.complete`` holds: the spec and the renderer version that produced the folder."""
+    return f"{spec} render={RENDER_VERSION}"
+
+
 def generate(spec: SyntheticSpec, root: str | Path, progress: bool = True,
              on_clip: Callable[[Path], None] | None = None) -> Path:
     """Render and write every clip of ``spec`` under ``root`` with the layout's split files; return ``root``.
@@ -255,5 +261,5 @@ def generate(spec: SyntheticSpec, root: str | Path, progress: bool = True,
         if on_clip is not None:
             on_clip(path)
     _write_split_files(spec, root, classes, clips)
-    (root / ".complete").write_text(f"{spec}\n")
+    (root / ".complete").write_text(marker_text(spec) + "\n")
     return root

@@ -98,6 +98,20 @@ def read_frames(
     """
     path = Path(path)
     width, height = size if size is not None else (-1, -1)
+    try:
+        return _decode(path, indices, width, height, min_frames)
+    except VideoDecodeError as err:
+        if size is None or not err.reason.startswith("decoding failed"):
+            raise
+    # decord's decode-time scaler rejects some output sizes ("The size must exactly match", e.g. 16x12):
+    # decode at the native size and resize with OpenCV instead
+    import cv2
+
+    frames = _decode(path, indices, -1, -1, min_frames)
+    return np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def _decode(path: Path, indices, width: int, height: int, min_frames: int) -> np.ndarray:
     reader = _open(path, width, height)
     num = len(reader)
     if num < max(1, min_frames):

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from har_vib.data.flow import FlowConfig, extract_dataset_flow, flow_config_from, flow_root
 from har_vib.data.sampling import check_strategy
 from har_vib.data.splits import DatasetSplit, VideoRecord, carve_validation, parse_hmdb51, parse_ucf11, parse_ucf101
-from har_vib.data.synthetic import SyntheticSpec, generate
+from har_vib.data.synthetic import SyntheticSpec, generate, marker_text
 from har_vib.data.video import VideoDecodeError, frame_count
 from har_vib.datamodules.video_datasets import (
     CachedFeatureDataset,
@@ -136,7 +136,7 @@ class VideoDataModule(L.LightningDataModule):
             raise ConfigError(f"dataset.synthetic: {err}") from None
         marker = self.root / ".complete"
         if marker.is_file():
-            if marker.read_text().strip() != str(spec):
+            if marker.read_text().strip() != marker_text(spec):
                 raise ConfigError(
                     f"{self.root} holds synthetic videos made with other settings "
                     f"({marker.read_text().strip()}); delete it or set dataset.root elsewhere"
@@ -197,30 +197,40 @@ class VideoDataModule(L.LightningDataModule):
     def _dataset_tag(self) -> str:
         return self.hparams.name if self.hparams.name != "synthetic" else f"synthetic-{self.layout}"
 
-    def prepare_data(self) -> None:
-        """Generate synthetic videos if asked; for a CNN backbone, extract missing flow and features."""
+    def _videos(self) -> list[tuple[str, str]]:
+        return [(r.video_id, r.path) for r in self.parse_splits().all_records()]
+
+    def extract_flow(self, progress: bool = True) -> dict[str, int]:
+        """TV-L1 flow of every video of the dataset that has none yet; returns the counts."""
         self._ensure_synthetic()
-        if self.end_to_end:
-            return
+        fr = flow_root(self.flow_cfg.get("cache_dir", self.root.parent / "flow"), self._dataset_tag(), self.flow_config)
+        return extract_dataset_flow(
+            [(v, self.video_dir / rel) for v, rel in self._videos()],
+            fr,
+            self.flow_config,
+            workers=int(self.flow_cfg.get("workers", 1)),
+            progress=progress,
+        )
+
+    def extract_features(self, progress: bool = True) -> dict[str, Any]:
+        """Flow (when a stream needs it), then features of every stream for every video without a valid entry.
+
+        Returns ``{stream: ExtractionReport}`` (plus ``optical_flow`` counts); skipped videos are in each store's
+        ``skipped.json``.
+        """
         from har_vib.features.extract import extract_features
 
-        records = self.parse_splits().all_records()
-        videos = [(r.video_id, r.path) for r in records]
-        _, stores, extra = self._encoder_and_stores(build_encoder=False)
-        if not any(stores[s].open().missing(v for v, _ in videos) for s in self.streams):
-            return
+        if self.end_to_end:
+            raise ConfigError("backbone=none has no features to extract; choose backbone=inception_v3 (or another)")
+        self._ensure_synthetic()
+        reports: dict[str, Any] = {}
         if "flow" in self.streams:
-            counts = extract_dataset_flow(
-                [(v, self.video_dir / rel) for v, rel in videos],
-                extra["flow_root"],
-                self.flow_config,
-                workers=int(self.flow_cfg.get("workers", 1)),
-            )
-            log.info("flow: %s", counts)
+            reports["optical_flow"] = self.extract_flow(progress)
         encoder, stores, extra = self._encoder_and_stores(build_encoder=True)
         device = resolve_device(str(self.features_cfg.get("device", "auto")))
+        videos = self._videos()
         for stream in self.streams:
-            report = extract_features(
+            reports[stream] = extract_features(
                 encoder,
                 extra["sources"][stream],
                 stores[stream],
@@ -228,8 +238,20 @@ class VideoDataModule(L.LightningDataModule):
                 batch_size=int(self.features_cfg.get("batch_size", 64)),
                 num_workers=int(self.features_cfg.get("num_workers", 0)),
                 device=device,
+                progress=progress,
             )
-            log.info("features %s: %s", stream, report.summary())
+            log.info("features %s: %s", stream, reports[stream].summary())
+        return reports
+
+    def prepare_data(self) -> None:
+        """Generate synthetic videos if asked; for a CNN backbone, extract missing flow and features."""
+        self._ensure_synthetic()
+        if self.end_to_end:
+            return
+        _, stores, _ = self._encoder_and_stores(build_encoder=False)
+        ids = [v for v, _ in self._videos()]
+        if any(stores[s].open().missing(ids) for s in self.streams):
+            self.extract_features()
 
     # ------------------------------------------------------------------ datasets
     def setup(self, stage: Optional[str] = None) -> None:

@@ -25,6 +25,8 @@ def test_read_frames_resizes_at_decode_time(video_roots):
     np.testing.assert_array_equal(frames[1], frames[2])
     last = read_frames(path, [info.num_frames - 1], size=(32, 24))
     np.testing.assert_array_equal(frames[3], last[0])  # past-the-end indices clamp to the last frame
+    # sizes decord's scaler rejects (16x12, 24x18) fall back to native decode + OpenCV resize
+    assert read_frames(path, [0, 1], size=(16, 12)).shape == (2, 12, 16, 3)
 
 
 def test_sampler_callable_sees_the_frame_count(video_roots):

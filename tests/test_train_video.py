@@ -1,0 +1,109 @@
+"""End-to-end runs of the training task on generated videos: raw frames, and cached rgb + flow features."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from har_vib.pipeline import train
+from tests.conftest import ROOT, compose_train_cfg
+
+VIDEO_TINY = [
+    "dataset=synthetic",
+    "dataset.synthetic.num_classes=3",
+    "dataset.synthetic.groups=4",
+    "dataset.synthetic.clips_per_group=2",
+    "dataset.synthetic.width=32",
+    "dataset.synthetic.height=24",
+    "dataset.synthetic.min_frames=6",
+    "dataset.synthetic.max_frames=8",
+    "dataset.frames=4",
+    "dataset.batch_size=8",
+    "dataset.num_workers=0",
+    "trainer.max_epochs=2",
+    "trainer.enable_model_summary=false",
+    "model.net.hidden_size=8",
+    "callbacks.prune_export.finetune_epochs=1",
+    "~callbacks.rich_progress_bar",
+    "+trainer.enable_progress_bar=false",
+    "logger=csv",
+]
+
+
+def _cfg(tmp_path: Path, *extra: str):
+    return compose_train_cfg(tmp_path / "run", [*VIDEO_TINY, f"paths.data_dir={tmp_path / 'data'}", *extra])
+
+
+def test_end_to_end_raw_frames(tmp_path: Path):
+    metrics = train(_cfg(tmp_path, "dataset.frame_size=[12,16]", "model=vib_lstm"))
+    assert 0.0 <= metrics["test_acc_pruned"] <= 1.0
+    report = json.loads((tmp_path / "run" / "compression.json").read_text())
+    assert report["input_dim_before"] == 3 * 12 * 16
+    assert json.loads((tmp_path / "run" / "skipped_videos.json").read_text()) == {"skipped": {}}
+    assert (tmp_path / "data" / "synthetic" / "ucf101" / "ucfTrainTestlist" / "classInd.txt").is_file()
+
+
+def test_cached_rgb_and_flow_features(tmp_path: Path):
+    extra = [
+        "backbone=resnet18",
+        "backbone.pretrained=false",
+        "backbone.img_size=32",
+        "dataset.streams=[rgb,flow]",
+        "dataset.standardize=true",
+        "features.frames=6",
+        "features.num_workers=0",
+        "flow.workers=1",
+        "flow.tvl1.nscales=2",
+        "flow.tvl1.warps=2",
+        "flow.tvl1.inner_iterations=5",
+        "flow.tvl1.outer_iterations=2",
+        "model=naive_lstm",
+    ]
+    train(_cfg(tmp_path, *extra))
+    report = json.loads((tmp_path / "run" / "compression.json").read_text())
+    assert report["input_dim_before"] == 2 * 512  # rgb and flow features concatenated per frame
+    stores = sorted(p.name.split("-")[0] for p in (tmp_path / "data" / "features" / "synthetic-ucf101").iterdir())
+    assert stores == ["flow", "rgb"]
+    flow_dirs = list((tmp_path / "data" / "flow" / "synthetic-ucf101").glob("tvl1-*/*/*/meta.json"))
+    assert len(flow_dirs) == 3 * 4 * 2
+    # a second run finds everything cached and extracts nothing
+    proc = _script("extract_features.py", tmp_path, [*VIDEO_TINY, f"paths.data_dir={tmp_path / 'data'}", *extra])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "rgb: 0 extracted, 0 skipped (24 already in the store" in proc.stdout
+    assert "flow: 0 extracted, 0 skipped (24 already in the store" in proc.stdout
+
+
+def _script(name: str, cwd: Path, args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    script = ROOT / ("train.py" if name == "train.py" else f"scripts/{name}")
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "0", **(env or {})},
+    )
+
+
+def test_missing_dataset_is_one_clear_error(tmp_path: Path):
+    proc = _script("train.py", tmp_path, ["dataset=ucf101", f"paths.data_dir={tmp_path}", "logger=csv"])
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "error: UCF101 video folder not found" in proc.stderr
+    assert "Expected layout" in proc.stderr and "make_synthetic_videos.py" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_weights_is_one_clear_error(tmp_path: Path):
+    args = [*VIDEO_TINY, f"paths.data_dir={tmp_path}", "backbone=inception_v3"]
+    proc = _script("train.py", tmp_path, args, env={"HF_HUB_CACHE": str(tmp_path / "empty_hf_cache")})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "pretrained weights for backbone 'inception_v3.tv_in1k' are not on disk" in proc.stderr
+    assert "backbone.weights=" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_backbone_needs_a_video_dataset(tmp_path: Path):
+    proc = _script("train.py", tmp_path, ["backbone=resnet18", "logger=csv"])
+    assert proc.returncode == 2 and "video dataset" in proc.stderr
