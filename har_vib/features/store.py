@@ -2,7 +2,7 @@
 
 ``<cache>/<dataset>/<stream>-<backbone>-<hash>/`` holds ``manifest.json`` (the full key: dataset and its video
 folder, backbone tag, weights digest, preprocessing, frames cached and how they were sampled, stream, flow
-parameters), ``entries/<class>/<video>.npy`` (float16, shape (frames, dim)) and ``skipped.json``. Entries are
+parameters), ``entries/<class>/<video>.npy`` (float32, shape (frames, dim)) and ``skipped.json``. Entries are
 per video, not per split, so one store serves every split and fold of a dataset. Each entry is written to a
 temp file and renamed, so a crash leaves either the whole entry or nothing; entries are checked (shape, dtype)
 when read, and a store can be verified as a whole (every expected video present or skipped with a reason).
@@ -19,7 +19,8 @@ import numpy as np
 
 from har_vib.utils.io import atomic_save, remove_stale_temps, stable_hash, write_json
 
-DTYPE = np.float16
+# float32: float16 underflows (random-init MobileNet, |x|~1e-5) and overflows (random-init Inception, |x|>65504)
+DTYPE = np.float32
 
 
 class CorruptEntryError(RuntimeError):
@@ -61,7 +62,7 @@ class FeatureStore:
         return self.path(video_id).is_file()
 
     def save(self, video_id: str, features: np.ndarray) -> None:
-        """Check shape (frames, dim), cast to float16, write atomically."""
+        """Check shape (frames, dim) and finiteness, write as float32, atomically."""
         arr = np.asarray(features)
         if arr.shape != (self.frames, self.dim):
             raise ValueError(f"{video_id}: features of shape {arr.shape}, the store holds {(self.frames, self.dim)}")
@@ -75,7 +76,7 @@ class FeatureStore:
         atomic_save(_write, self.path(video_id))
 
     def load(self, video_id: str) -> np.ndarray:
-        """The (frames, dim) float16 entry, verified; raises :class:`CorruptEntryError`."""
+        """The (frames, dim) float32 entry, verified; raises :class:`CorruptEntryError`."""
         path = self.path(video_id)
         try:
             arr = np.load(path, mmap_mode="r")

@@ -26,12 +26,13 @@ def test_save_load_and_verification(tmp_path):
     store.save("Class/v_1", x)
     assert store.path("Class/v_1").parent.name == "Class"
     loaded = store.load("Class/v_1")
-    assert loaded.dtype == np.float16 and np.array_equal(loaded, x)
+    assert loaded.dtype == np.float32 and np.array_equal(loaded, x)
     with pytest.raises(ValueError, match=r"shape \(3, 3\)"):
         store.save("Class/v_2", x[:3])
-    np.save(store.path("Class/v_3"), x[:2].astype(np.float16))  # wrong count of frames
+    np.save(store.path("Class/v_3"), x[:2])  # wrong count of frames
+    np.save(store.path("Class/v_5"), x.astype(np.float16))  # wrong dtype
     store.path("Class/v_4").write_bytes(b"\x93NUMPY garbage")  # cut short
-    for vid in ("Class/v_3", "Class/v_4"):
+    for vid in ("Class/v_3", "Class/v_4", "Class/v_5"):
         assert store.has(vid) and not store.is_valid(vid)
         with pytest.raises(CorruptEntryError, match="delete it and rerun"):
             store.load(vid)
