@@ -22,9 +22,8 @@ CONF = ROOT / "conf"
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
 
-TINY = [
-    "dataset.name=BasicMotions",
-    "dataset.batch_size=8",
+# trainer, model and logger settings of every tiny end-to-end run
+TINY_RUN = [
     "trainer.max_epochs=2",
     "trainer.enable_model_summary=false",
     "model.net.hidden_size=8",
@@ -33,6 +32,7 @@ TINY = [
     "+trainer.enable_progress_bar=false",
     "logger=csv",
 ]
+TINY = ["dataset.name=BasicMotions", "dataset.batch_size=8", *TINY_RUN]
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from har_vib.pipeline import train
-from tests.conftest import ROOT, compose_train_cfg
+from tests.conftest import ROOT, TINY_RUN, compose_train_cfg
 
 VIDEO_TINY = [
     "dataset=synthetic",
@@ -23,13 +23,7 @@ VIDEO_TINY = [
     "dataset.frames=4",
     "dataset.batch_size=8",
     "dataset.num_workers=0",
-    "trainer.max_epochs=2",
-    "trainer.enable_model_summary=false",
-    "model.net.hidden_size=8",
-    "callbacks.prune_export.finetune_epochs=1",
-    "~callbacks.rich_progress_bar",
-    "+trainer.enable_progress_bar=false",
-    "logger=csv",
+    *TINY_RUN,
 ]
 
 

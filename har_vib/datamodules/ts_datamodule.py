@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-import lightning as L
 import numpy as np
-import torch
-from torch.utils.data import DataLoader
 
 from har_vib.data.sequences import (
     SequenceDataset,
@@ -17,15 +14,18 @@ from har_vib.data.sequences import (
     pad_collate,
     stratified_split,
 )
+from har_vib.datamodules.base import ClassificationDataModule
 from har_vib.errors import ConfigError
 
 
-class TimeSeriesDataModule(L.LightningDataModule):
+class TimeSeriesDataModule(ClassificationDataModule):
     """Train / val / test from an aeon-bundled dataset; val is carved from train, stratified, with ``seed``.
 
     Channels are standardised with statistics of the training part. Batches are ``(x, lengths, y)`` with
     ``x`` right-padded to (B, T_max, C).
     """
+
+    collate_fn = staticmethod(pad_collate)
 
     def __init__(
         self,
@@ -81,27 +81,3 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.train_set = SequenceDataset(norm(fit_seqs), y_train[kept])
         self.val_set = SequenceDataset(norm([train.sequences[i] for i in held]), y_train[held])
         self.test_set = SequenceDataset(norm(test.sequences), y_test)
-
-    def _loader(self, dataset: Optional[SequenceDataset], batch_size: int, shuffle: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError("call setup() before asking for a dataloader")
-        generator = torch.Generator().manual_seed(self.hparams.seed) if shuffle else None
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            collate_fn=pad_collate,
-            num_workers=self.hparams.num_workers,
-            generator=generator,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, self.hparams.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        if self.val_set is None or len(self.val_set) == 0:
-            return []  # type: ignore[return-value]
-        return self._loader(self.val_set, self.hparams.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, self.hparams.eval_batch_size, shuffle=False)

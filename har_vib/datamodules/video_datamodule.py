@@ -12,15 +12,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-import lightning as L
 import torch
-from torch.utils.data import DataLoader
 
 from har_vib.data.flow import FlowConfig, extract_dataset_flow, flow_config_from, flow_root
 from har_vib.data.sampling import check_strategy
 from har_vib.data.splits import DatasetSplit, VideoRecord, carve_validation, parse_hmdb51, parse_ucf11, parse_ucf101
 from har_vib.data.synthetic import SyntheticSpec, generate, marker_text
 from har_vib.data.video import VideoDecodeError, frame_count
+from har_vib.datamodules.base import ClassificationDataModule
 from har_vib.datamodules.video_datasets import (
     CachedFeatureDataset,
     RawFrameDataset,
@@ -47,8 +46,10 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-class VideoDataModule(L.LightningDataModule):
+class VideoDataModule(ClassificationDataModule):
     """Train / val / test clips of a video dataset; val is carved from train (whole groups where they exist)."""
+
+    collate_fn = staticmethod(fixed_length_collate)
 
     def __init__(
         self,
@@ -337,32 +338,6 @@ class VideoDataModule(L.LightningDataModule):
                 "prepare_data()"
             )
         return usable
-
-    def _loader(self, dataset, batch_size: int, shuffle: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError("call setup() before asking for a dataloader")
-        generator = torch.Generator().manual_seed(self.hparams.seed) if shuffle else None
-        workers = self.hparams.num_workers
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            collate_fn=fixed_length_collate,
-            num_workers=workers,
-            generator=generator,
-            persistent_workers=False,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, self.hparams.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        if self.val_set is None or len(self.val_set) == 0:
-            return []  # type: ignore[return-value]
-        return self._loader(self.val_set, self.hparams.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, self.hparams.eval_batch_size, shuffle=False)
 
 
 def _output_dim(encoder: Any) -> int:
