@@ -30,9 +30,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-frames", type=int, default=40)
     p.add_argument("--fps", type=float, default=25.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--scene-bias",
+        type=float,
+        default=0.0,
+        help="0: the class is only in the motion; up to 1: backgrounds also hint at the class",
+    )
     a = p.parse_args(argv)
     spec = SyntheticSpec(
-        a.layout, a.classes, a.groups, a.clips, a.width, a.height, a.min_frames, a.max_frames, a.fps, a.seed
+        layout=a.layout,
+        num_classes=a.classes,
+        groups=a.groups,
+        clips_per_group=a.clips,
+        width=a.width,
+        height=a.height,
+        min_frames=a.min_frames,
+        max_frames=a.max_frames,
+        fps=a.fps,
+        seed=a.seed,
+        scene_bias=a.scene_bias,
     )
     root = generate(spec, a.out)
     print(f"{spec.num_classes * spec.groups * spec.clips_per_group} clips in the {a.layout} layout under {root}")

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hydra
+import torch
+
 from har_vib.pipeline import train
 from tests.conftest import ROOT, TINY_RUN, compose_train_cfg
 
@@ -59,15 +62,40 @@ def test_cached_rgb_and_flow_features(tmp_path: Path):
     train(_cfg(tmp_path, *extra))
     report = json.loads((tmp_path / "run" / "compression.json").read_text())
     assert report["input_dim_before"] == 2 * 512  # rgb and flow features concatenated per frame
-    stores = sorted(p.name.split("-")[0] for p in (tmp_path / "data" / "features" / "synthetic-ucf101").iterdir())
+    # caches live under a tag that carries a hash of the synthetic spec, so a re-rendering never reuses them
+    (feature_dir,) = (tmp_path / "data" / "features").glob("synthetic-ucf101-*")
+    stores = sorted(p.name.split("-")[0] for p in feature_dir.iterdir())
     assert stores == ["flow", "rgb"]
-    flow_dirs = list((tmp_path / "data" / "flow" / "synthetic-ucf101").glob("tvl1-*/*/*/meta.json"))
+    (flow_dir,) = (tmp_path / "data" / "flow").glob("synthetic-ucf101-*")
+    assert flow_dir.name == feature_dir.name
+    flow_dirs = list(flow_dir.glob("tvl1-*/*/*/meta.json"))
     assert len(flow_dirs) == 3 * 4 * 2
     # a second run finds everything cached and extracts nothing
     proc = _script("extract_features.py", tmp_path, [*VIDEO_TINY, f"paths.data_dir={tmp_path / 'data'}", *extra])
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "rgb: 0 extracted, 0 skipped (24 already in the store" in proc.stdout
     assert "flow: 0 extracted, 0 skipped (24 already in the store" in proc.stdout
+    _check_standardization(tmp_path, extra)
+
+
+def _check_standardization(tmp_path: Path, extra: list[str]) -> None:
+    """``dataset.standardize`` maps the train videos' features to zero mean and unit std per dimension,
+    with statistics of the train videos only; off, the cached features come back unchanged."""
+
+    def train_features(standardize: bool) -> torch.Tensor:
+        cfg = _cfg(tmp_path, *extra, f"dataset.standardize={standardize}")
+        dm = hydra.utils.instantiate(cfg.dataset)
+        dm.setup()
+        dm.train_set.sampling = "uniform"  # every cached frame, in order
+        dm.train_set.frames = dm.train_set.stores[0].frames
+        return torch.cat([dm.train_set[i][0] for i in range(len(dm.train_set))])
+
+    raw, scaled = train_features(False), train_features(True)
+    live = raw.std(0) > 1e-3 * raw.std(0).max()  # dimensions that are not constant
+    assert torch.allclose(scaled.mean(0), torch.zeros(raw.shape[1]), atol=1e-3)
+    assert torch.allclose(scaled.std(0, unbiased=False)[live], torch.ones(int(live.sum())), atol=1e-3)
+    mean, std = raw.mean(0), raw.std(0, unbiased=False)
+    assert torch.allclose(scaled[:, live], ((raw - mean) / std)[:, live], atol=1e-3)
 
 
 def _script(name: str, cwd: Path, args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:

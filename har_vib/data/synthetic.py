@@ -4,6 +4,8 @@ A class is a motion pattern (slide, bounce, orbit, swing, ...) of a shape over a
 pans. As in the real datasets, clips of one group share "actor" (shape and colour) and background, while
 every clip draws its own speed, scale, position, phase and length. The class cannot be read from one frame's
 appearance: shapes and colours are drawn independently of the class, so a model has to use the motion.
+``scene_bias`` > 0 adds the scene context that real datasets have (a class's backgrounds share a tint and
+stripe pattern), which a frame encoder without pretrained weights can pick up.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 LAYOUTS = ("ucf101", "hmdb51", "ucf11")
-RENDER_VERSION = 2  # bump when the rendering changes, so stale generated folders are recognised
+RENDER_VERSION = 3  # bump when the rendering changes, so stale generated folders are recognised
 
 # (name, direction sign) pairs; a class is one motion with one direction
 MOTIONS = (
@@ -47,6 +49,7 @@ class SyntheticSpec:
     max_frames: int = 40
     fps: float = 25.0
     seed: int = 0
+    scene_bias: float = 0.0  # 0: the class is only in the motion; up to 1: backgrounds also hint at the class
 
 
 def class_motions(num_classes: int) -> list[tuple[str, int]]:
@@ -57,15 +60,31 @@ def class_motions(num_classes: int) -> list[tuple[str, int]]:
     return pairs[:num_classes]
 
 
-def _texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+def _texture(rng: np.random.Generator, width: int, height: int,
+             scene: tuple[np.ndarray, float, float] | None = None, scene_bias: float = 0.0) -> np.ndarray:
+    """A muted textured background: smooth colour noise plus tinted stripes.
+
+    ``scene`` is a class's own (tint, stripe frequency, stripe angle); ``scene_bias`` in [0, 1] pulls the
+    group's randomly drawn stripes towards it, as a class's typical scene (a pool, a pitch) does in real data.
+    """
     noise = rng.random((height // 8 + 1, width // 8 + 1, 3)).astype(np.float32)
     base = cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     freq, angle = rng.uniform(0.03, 0.12), rng.uniform(0, np.pi)
-    stripes = 0.5 + 0.5 * np.sin(freq * (np.cos(angle) * xx + np.sin(angle) * yy))
     tint = rng.uniform(0.2, 0.8, 3).astype(np.float32)
+    if scene is not None and scene_bias > 0:
+        tint = (1 - scene_bias) * tint + scene_bias * scene[0]
+        freq = (1 - scene_bias) * freq + scene_bias * scene[1]
+        angle = (1 - scene_bias) * angle + scene_bias * scene[2]
+    stripes = 0.5 + 0.5 * np.sin(freq * (np.cos(angle) * xx + np.sin(angle) * yy))
     img = 0.25 * base + 0.15 * stripes[..., None] * tint + 0.3  # muted: the moving shape stands out
     return np.clip(img * 255, 0, 255).astype(np.uint8)
+
+
+def class_scene(seed: int, class_idx: int) -> tuple[np.ndarray, float, float]:
+    """The (tint, stripe frequency, stripe angle) typical of a class's scenes (used when ``scene_bias`` > 0)."""
+    rng = np.random.default_rng([seed, class_idx, 7919])
+    return rng.uniform(0.2, 0.8, 3).astype(np.float32), float(rng.uniform(0.03, 0.12)), float(rng.uniform(0, np.pi))
 
 
 def _draw_shape(frame: np.ndarray, kind: int, center: tuple[float, float], size: float, color, angle: float) -> None:
@@ -81,6 +100,51 @@ def _draw_shape(frame: np.ndarray, kind: int, center: tuple[float, float], size:
         cv2.fillConvexPoly(frame, np.round(pts).astype(np.int32), color, cv2.LINE_AA)
 
 
+def _pan_crop(background: np.ndarray, x: float, y: float, width: int, height: int) -> np.ndarray:
+    """A ``width`` x ``height`` window of ``background`` at the sub-pixel offset (x, y): a smooth camera pan."""
+    shift = np.float32([[1, 0, -x], [0, 1, -y]])
+    return cv2.warpAffine(background, shift, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def _trajectory(motion: str, d: int, t: int, w: float, speed: float, width: int, height: int,
+                cx: float, cy: float, size: float, angle0: float, rng: np.random.Generator,
+                ) -> tuple[list[tuple[float, float]], float, float]:
+    """Centres, size and angle of the shape(s) at frame ``t`` (``w``: the clip's angular progress)."""
+    short = min(width, height)
+    centers, s, ang = [(cx, cy)], size, angle0
+    # translations start on the side they move away from, so the shape stays in view for ~40 frames
+    x0 = width * (0.2 if d > 0 else 0.8)
+    if motion == "slide":
+        centers = [(x0 + d * 2.4 * speed * t, cy)]
+    elif motion == "bounce":
+        centers = [(cx, cy + d * 0.35 * height * (abs(np.sin(w)) - 0.5))]
+    elif motion == "orbit":
+        r = 0.25 * short
+        centers = [(width / 2 + r * np.cos(d * w), height / 2 + r * np.sin(d * w))]
+    elif motion == "pulse":
+        s = size * (1.0 + 0.6 * np.sin(d * w))
+    elif motion == "spin":
+        ang, s = angle0 + d * 1.5 * w, size * 1.4
+    elif motion == "zigzag":
+        tri = 2 * abs((w / np.pi) % 2 - 1) - 1
+        centers = [(x0 + d * 1.8 * speed * t, cy + 0.25 * height * tri)]
+    elif motion == "converge":
+        gap = 0.4 * width * (0.5 + 0.5 * np.cos(d * w))
+        centers, s = [(width / 2 - gap / 2, cy), (width / 2 + gap / 2, cy)], size * 0.8
+    elif motion == "swing":
+        a, r = 0.9 * np.sin(w) * d, 0.55 * height
+        centers = [(width / 2 + r * np.sin(a), 0.1 * height + r * np.cos(a))]
+    elif motion == "shake":
+        jitter = rng.normal(0, 0.03 * short, 2)
+        centers = [(cx + jitter[0] * (1 + (d < 0)), cy + jitter[1] * (1 + (d > 0)))]
+    elif motion == "jump":
+        hop = (w % np.pi) / np.pi
+        centers = [(x0 + d * 1.2 * speed * t, 0.8 * height - 0.5 * height * 4 * hop * (1 - hop))]
+    elif motion == "walk":
+        centers = [(x0 + d * 1.0 * speed * t, cy + 0.05 * height * np.sin(3 * w))]
+    return centers, s, ang
+
+
 def render_clip(
     motion: str,
     direction: int,
@@ -91,52 +155,27 @@ def render_clip(
     background: np.ndarray,
     actor: tuple[int, tuple[int, int, int]],
 ) -> np.ndarray:
-    """One clip as BGR uint8 (T, H, W, 3)."""
+    """One clip as BGR uint8 (T, H, W, 3).
+
+    The camera pans smoothly (sub-pixel) over ``background`` at a per-clip velocity of up to half a pixel per
+    frame; only the ``spin`` classes rotate the shape, so rotation is a class cue and not a nuisance.
+    """
     kind, color = actor
-    speed = rng.uniform(0.6, 1.5)
-    size = rng.uniform(0.12, 0.2) * min(width, height)
+    speed = rng.uniform(0.7, 1.4)
+    size = rng.uniform(0.18, 0.28) * min(width, height)
     cx, cy = rng.uniform(0.35, 0.65) * width, rng.uniform(0.35, 0.65) * height
     phase = rng.uniform(0, 2 * np.pi)
+    angle0 = rng.uniform(0, np.pi)
     pan = rng.uniform(-0.5, 0.5, 2)
     big_h, big_w = background.shape[:2]
+    start = rng.uniform(0, 1, 2) * (big_w - width, big_h - height)
     frames = np.empty((num_frames, height, width, 3), np.uint8)
     for t in range(num_frames):
-        w = 0.25 * speed * t + phase  # angular progress
-        ox, oy = int(pan[0] * t) % (big_w - width), int(pan[1] * t) % (big_h - height)
-        frame = background[oy : oy + height, ox : ox + width].copy()
-        centers, s, ang = [(cx, cy)], size, w
-        d = direction
-        if motion == "slide":
-            centers = [((0.15 * width + d * 2.2 * speed * t) % width, cy)]
-        elif motion == "bounce":
-            centers = [(cx, cy + d * 0.3 * height * (abs(np.sin(w)) - 0.5))]
-        elif motion == "orbit":
-            r = 0.25 * min(width, height)
-            centers = [(width / 2 + r * np.cos(d * w), height / 2 + r * np.sin(d * w))]
-        elif motion == "pulse":
-            s = size * (1.0 + 0.6 * np.sin(d * w))
-        elif motion == "spin":
-            ang = d * 1.5 * w
-            s = size * 1.4
-        elif motion == "zigzag":
-            tri = 2 * abs((w / np.pi) % 2 - 1) - 1
-            centers = [((0.2 * width + d * 1.8 * speed * t) % width, cy + 0.25 * height * tri)]
-        elif motion == "converge":
-            gap = 0.4 * width * (0.5 + 0.5 * np.cos(d * w))
-            centers = [(width / 2 - gap / 2, cy), (width / 2 + gap / 2, cy)]
-            s = size * 0.8
-        elif motion == "swing":
-            a = 0.9 * np.sin(w) * d
-            r = 0.55 * height
-            centers = [(width / 2 + r * np.sin(a), 0.1 * height + r * np.cos(a))]
-        elif motion == "shake":
-            jitter = rng.normal(0, 0.03 * min(width, height), 2)
-            centers = [(cx + jitter[0] * (1 + (d < 0)), cy + jitter[1] * (1 + (d > 0)))]
-        elif motion == "jump":
-            hop = (w % np.pi) / np.pi
-            centers = [((0.2 * width + d * 1.2 * speed * t) % width, 0.8 * height - 0.5 * height * 4 * hop * (1 - hop))]
-        elif motion == "walk":
-            centers = [((0.2 * width + d * 1.0 * speed * t) % width, cy + 0.05 * height * np.sin(3 * w))]
+        w = 0.2 * speed * t + phase  # angular progress of periodic motions
+        ox = np.clip(start[0] + pan[0] * t, 0, big_w - width)
+        oy = np.clip(start[1] + pan[1] * t, 0, big_h - height)
+        frame = _pan_crop(background, ox, oy, width, height)
+        centers, s, ang = _trajectory(motion, direction, t, w, speed, width, height, cx, cy, size, angle0, rng)
         for c in centers:
             _draw_shape(frame, kind, c, s, color, ang)
         frames[t] = frame
@@ -251,7 +290,7 @@ def generate(spec: SyntheticSpec, root: str | Path, progress: bool = True,
         if path.exists():
             continue
         group_rng = np.random.default_rng([spec.seed, c, g])
-        background = _texture(group_rng, pad_w, pad_h)
+        background = _texture(group_rng, pad_w, pad_h, class_scene(spec.seed, c), spec.scene_bias)
         actor = (int(group_rng.integers(0, 3)), tuple(int(v) for v in group_rng.integers(30, 256, 3)))
         clip_rng = np.random.default_rng([spec.seed, c, g, k])
         length = int(clip_rng.integers(spec.min_frames, spec.max_frames + 1))

@@ -23,11 +23,12 @@ from har_vib.datamodules.base import ClassificationDataModule
 from har_vib.datamodules.video_datasets import (
     CachedFeatureDataset,
     RawFrameDataset,
+    feature_stats,
     fixed_length_collate,
 )
 from har_vib.errors import ConfigError
 from har_vib.features.store import FeatureStore
-from har_vib.utils.io import write_json
+from har_vib.utils.io import stable_hash, write_json
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,12 @@ class VideoDataModule(ClassificationDataModule):
         return (encoder if build_encoder else None), stores, {"sources": sources, "flow_root": fr}
 
     def _dataset_tag(self) -> str:
-        return self.hparams.name if self.hparams.name != "synthetic" else f"synthetic-{self.layout}"
+        """The dataset's name in cache paths; synthetic data adds a hash of its spec and renderer version, so
+        flow and features of regenerated videos never mix with those of an earlier rendering."""
+        if self.hparams.name != "synthetic":
+            return self.hparams.name
+        spec = SyntheticSpec(layout=self.layout, **self.synthetic_cfg)
+        return f"synthetic-{self.layout}-{stable_hash(marker_text(spec), 8)}"
 
     def _videos(self) -> list[tuple[str, str]]:
         return [(r.video_id, r.path) for r in self.parse_splits().all_records()]
@@ -280,7 +286,6 @@ class VideoDataModule(ClassificationDataModule):
             _, stores, _ = self._encoder_and_stores(build_encoder=False)
             ordered = [stores[s].open() for s in self.streams]
             usable = self._check_stores(self.splits.all_records(), ordered)
-            make = lambda recs, train: CachedFeatureDataset(recs, ordered, hp.frames, hp.sampling, train)  # noqa: E731
         train = [r for r in self.splits.train if r.video_id in usable]
         test = [r for r in self.splits.test if r.video_id in usable]
         if not train or not test:
@@ -289,6 +294,12 @@ class VideoDataModule(ClassificationDataModule):
                 f"({len(self.skipped)} skipped; see skipped_videos.json)"
             )
         fit, val = carve_validation(train, hp.val_fraction, hp.seed)
+        if not self.end_to_end:
+            # statistics of the videos trained on only: val and test never leak into them
+            mean, std = feature_stats(fit, ordered) if hp.standardize else (None, None)
+            make = lambda recs, train: CachedFeatureDataset(  # noqa: E731
+                recs, ordered, hp.frames, hp.sampling, train, mean, std
+            )
         self.train_set, self.val_set, self.test_set = make(fit, True), make(val, False), make(test, False)
         self.input_dim = int(self.train_set.dim)
         log.info(
