@@ -59,6 +59,12 @@ def test_cached_rgb_and_flow_features(tmp_path: Path):
         "flow.tvl1.outer_iterations=2",
         "model=naive_lstm",
     ]
+    # extraction (flow, then features) leaves torch's RNG as it found it: training does not depend on the cache
+    dm = hydra.utils.instantiate(_cfg(tmp_path, *extra).dataset)
+    state = torch.random.get_rng_state()
+    reports = dm.extract_features(progress=False)
+    assert reports["rgb"].extracted == reports["flow"].extracted == 24
+    assert torch.equal(torch.random.get_rng_state(), state)
     train(_cfg(tmp_path, *extra))
     report = json.loads((tmp_path / "run" / "compression.json").read_text())
     assert report["input_dim_before"] == 2 * 512  # rgb and flow features concatenated per frame

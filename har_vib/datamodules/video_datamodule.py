@@ -225,11 +225,17 @@ class VideoDataModule(ClassificationDataModule):
         Returns ``{stream: ExtractionReport}`` (plus ``optical_flow`` counts); skipped videos are in each store's
         ``skipped.json``.
         """
-        from har_vib.features.extract import extract_features
-
         if self.end_to_end:
             raise ConfigError("backbone=none has no features to extract; choose backbone=inception_v3 (or another)")
         self._ensure_synthetic()
+        # extraction draws from torch's RNG (DataLoader seeds): keep it out of the training run's RNG stream, so a
+        # run that extracts first trains exactly like a run that finds the features cached
+        with torch.random.fork_rng():
+            return self._extract_features(progress)
+
+    def _extract_features(self, progress: bool) -> dict[str, Any]:
+        from har_vib.features.extract import extract_features
+
         reports: dict[str, Any] = {}
         if "flow" in self.streams:
             reports["optical_flow"] = self.extract_flow(progress)
