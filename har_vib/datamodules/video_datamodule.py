@@ -122,6 +122,7 @@ class VideoDataModule(ClassificationDataModule):
         self.input_dim = 0
         self.train_set = self.val_set = self.test_set = None
         self.skipped: dict[str, str] = {}
+        self._stores: Optional[tuple[dict[str, FeatureStore], dict[str, Any]]] = None
 
     # ------------------------------------------------------------------ data on disk
     @property
@@ -157,6 +158,14 @@ class VideoDataModule(ClassificationDataModule):
         return parse_ucf11(self.video_dir, hp.protocol, hp.fold, hp.test_fraction, hp.seed)
 
     def _encoder_and_stores(self, build_encoder: bool) -> tuple[Any, dict[str, FeatureStore], dict[str, Any]]:
+        """The frame encoder (when asked), one store per stream and the clip sources. The stores' keys need the
+        encoder's output width, so the encoder is built once per DataModule; only the keys are kept after that."""
+        if self._stores is None or build_encoder:
+            encoder, self._stores = self._build_encoder_and_stores()
+            return (encoder if build_encoder else None), *self._stores
+        return None, *self._stores
+
+    def _build_encoder_and_stores(self) -> tuple[Any, tuple[dict[str, FeatureStore], dict[str, Any]]]:
         from har_vib.features.backbones import BackboneSpec, FrameEncoder, create_backbone, preprocessing_for
         from har_vib.features.extract import ClipSource, store_key
 
@@ -194,7 +203,7 @@ class VideoDataModule(ClassificationDataModule):
                 self.hparams.min_frames,
                 self.flow_config.bound,
             )
-        return (encoder if build_encoder else None), stores, {"sources": sources, "flow_root": fr}
+        return encoder, (stores, {"sources": sources, "flow_root": fr})
 
     def _dataset_tag(self) -> str:
         """The dataset's name in cache paths; synthetic data adds a hash of its spec and renderer version, so
