@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from har_vib.compression.params import (
+    GATES_PER_CELL,
     cell_type,
     deployable_param_count,
     recurrent_param_count,
@@ -98,22 +99,16 @@ def _slice_head(head: nn.Sequential, hidden: torch.Tensor) -> nn.Sequential:
     return new_head
 
 
-def compress(model: SequenceClassifier) -> CompressionResult:
-    """Build the compact standard model equivalent to ``model`` evaluated with hard 0/1 masks.
-
-    Raises:
-        NothingKeptError: if no hidden unit or no input feature survives.
-    """
-    rnn = model.rnn
-    inputs, hidden = kept_sets(model)
+def shrink_recurrent(
+    rnn: nn.Module, inputs: torch.Tensor, hidden: torch.Tensor, closed: dict[str, torch.Tensor] | None = None
+) -> nn.Module:
+    """A standard ``nn.LSTM``/``nn.GRU`` holding rows ``R`` (gate-major), input columns ``inputs`` and recurrent
+    columns ``hidden`` of ``rnn`` (plain or VIB). ``closed`` maps a gate to the positions (in ``hidden``) whose
+    gate is shut: their rows are zeroed and their bias set to ``-1e4``, so ``sigmoid`` gives exactly 0."""
     cell = cell_type(rnn)
-    big_h, big_l = rnn.hidden_size, rnn.input_size
-    if len(hidden) == 0 or len(inputs) == 0:
-        raise NothingKeptError(
-            f"the bottlenecks pruned every {'hidden unit' if len(hidden) == 0 else 'input feature'} "
-            f"({len(inputs)}/{big_l} inputs, {len(hidden)}/{big_h} hidden kept): lower beta or the IB learning rate"
-        )
-    n_gates = len(rnn.gates)
+    big_h = rnn.hidden_size
+    n_gates = GATES_PER_CELL[cell]
+    gate_names = ("i", "f", "g", "o") if cell == "lstm" else ("r", "z", "n")
     rows = torch.cat([q * big_h + hidden for q in range(n_gates)])
     h_new = len(hidden)
     with torch.no_grad():
@@ -121,13 +116,8 @@ def compress(model: SequenceClassifier) -> CompressionResult:
         w_hh = rnn.weight_hh_l0[rows][:, hidden].clone()
         b_ih = rnn.bias_ih_l0[rows].clone()
         b_hh = rnn.bias_hh_l0[rows].clone()
-        masks = rnn.gate_masks()
-        closed: dict[str, list[int]] = {}
-        for gate in _CLOSABLE_GATES[cell]:
-            q = rnn.gates.index(gate)
-            shut = torch.nonzero(~masks[gate][hidden], as_tuple=False).flatten()
-            closed[gate] = hidden[shut].tolist()
-            r = q * h_new + shut
+        for gate, shut in (closed or {}).items():
+            r = gate_names.index(gate) * h_new + shut
             w_ih[r] = 0.0
             w_hh[r] = 0.0
             b_ih[r] = CLOSED_GATE_BIAS
@@ -139,30 +129,78 @@ def compress(model: SequenceClassifier) -> CompressionResult:
         new_rnn.weight_hh_l0.copy_(w_hh)
         new_rnn.bias_ih_l0.copy_(b_ih)
         new_rnn.bias_hh_l0.copy_(b_hh)
-    all_inputs = model.input_ib is None or len(inputs) == big_l
+    assert recurrent_weight_count(new_rnn) == recurrent_param_count(cell, len(inputs), h_new)
+    return new_rnn
+
+
+def shrink_classifier(
+    model: SequenceClassifier,
+    inputs: torch.Tensor,
+    hidden: torch.Tensor,
+    closed: dict[str, torch.Tensor] | None = None,
+) -> SequenceClassifier:
+    """The compact :class:`SequenceClassifier`: kept inputs selected up front, a shrunk standard recurrent
+    layer, the head's first layer sliced to the kept hidden units; no bottleneck layers."""
+    rnn = model.rnn
+    big_l = rnn.input_size
+    selected = inputs if model.input_index is None else model.input_index[inputs]
+    all_inputs = model.input_index is None and len(inputs) == big_l
     compact = SequenceClassifier(
-        rnn=new_rnn,
+        rnn=shrink_recurrent(rnn, inputs, hidden, closed),
         head=_slice_head(model.head, hidden),
-        input_index=None if all_inputs else inputs,
+        input_index=None if all_inputs else selected,
         dropout=model.dropout.p,
     )
     compact.train(model.training)
-    after = recurrent_weight_count(new_rnn)  # counted from the exported module itself
-    assert after == recurrent_param_count(cell, len(inputs), h_new), "exported layer has an unexpected size"
-    before_1b = recurrent_param_count(cell, big_l, big_h, bias_vectors=1)
-    after_1b = recurrent_param_count(cell, len(inputs), h_new, bias_vectors=1)
-    report = size_report(rnn, after, inputs.tolist(), hidden.tolist(), float(rnn.gate_ib.threshold))
+    return compact
+
+
+def compression_report(
+    model: SequenceClassifier,
+    compact: SequenceClassifier,
+    inputs: torch.Tensor,
+    hidden: torch.Tensor,
+    threshold: float | None,
+) -> dict[str, Any]:
+    """The ``compression.json`` fields of ``model`` -> ``compact``, counted from the modules themselves."""
+    rnn, cell = model.rnn, cell_type(model.rnn)
+    after = recurrent_weight_count(compact.rnn)
+    before_1b = recurrent_param_count(cell, rnn.input_size, rnn.hidden_size, bias_vectors=1)
+    after_1b = recurrent_param_count(cell, len(inputs), len(hidden), bias_vectors=1)
+    report = size_report(rnn, after, inputs.tolist(), hidden.tolist(), threshold)
     report.update(
         {
             "lstm_params_before_1bias": before_1b,
             "lstm_params_after_1bias": after_1b,
             "compression_ratio_1bias": before_1b / after_1b,
-            "gate_alive": {gate: int(m.sum()) for gate, m in masks.items()},
-            "closed_gates": closed,
             "total_params_before": deployable_param_count(model),
             "total_params_after": deployable_param_count(compact),
         }
     )
+    return report
+
+
+def compress(model: SequenceClassifier) -> CompressionResult:
+    """Build the compact standard model equivalent to ``model`` evaluated with hard 0/1 masks.
+
+    Raises:
+        NothingKeptError: if no hidden unit or no input feature survives.
+    """
+    rnn = model.rnn
+    inputs, hidden = kept_sets(model)
+    cell = cell_type(rnn)
+    if len(hidden) == 0 or len(inputs) == 0:
+        raise NothingKeptError(
+            f"the bottlenecks pruned every {'hidden unit' if len(hidden) == 0 else 'input feature'} "
+            f"({len(inputs)}/{rnn.input_size} inputs, {len(hidden)}/{rnn.hidden_size} hidden kept): "
+            "lower beta or the IB learning rate"
+        )
+    masks = rnn.gate_masks()
+    closed = {gate: torch.nonzero(~masks[gate][hidden], as_tuple=False).flatten() for gate in _CLOSABLE_GATES[cell]}
+    compact = shrink_classifier(model, inputs, hidden, closed)
+    report = compression_report(model, compact, inputs, hidden, float(rnn.gate_ib.threshold))
+    report["gate_alive"] = {gate: int(m.sum()) for gate, m in masks.items()}
+    report["closed_gates"] = {gate: hidden[shut].tolist() for gate, shut in closed.items()}
     return CompressionResult(model=compact, report=report)
 
 
