@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import lightning as L
 import torch
 from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
+from har_vib.compression.iss import ISSStage, group_lasso_penalty, kept_hidden, zero_small_weights_
 from har_vib.models.sequence_classifier import SequenceClassifier
 from har_vib.vib.bottleneck import InformationBottleneck
 
@@ -38,6 +39,11 @@ class SequenceLitModule(L.LightningModule):
         beta: weight of the KL term (``kl_fac`` in the authors' code); ignored by models without bottlenecks.
         lr, weight_decay: Adam settings of every non-bottleneck parameter.
         ib_lr, ib_weight_decay: Adam settings of the bottleneck parameters (``mu``, ``log sigma^2``).
+        group_lasso: weight of the ISS group-lasso term on the hidden units of a plain LSTM/GRU (0: off).
+        iss_threshold: a unit counts as removed when its squared group norm is at most this.
+        iss_include_head: whether the head's input column is part of a unit's group (Wen et al.: yes).
+        zero_threshold: after every step, weights with ``|w|`` below this are set to 0 (ISS; 0: off).
+        iss_stage: settings of :class:`ISSStage` to run after VIB pruning (VIB + ISS); None: no such stage.
     """
 
     def __init__(
@@ -50,6 +56,11 @@ class SequenceLitModule(L.LightningModule):
         weight_decay: float = 0.0,
         ib_lr: float = 1e-2,
         ib_weight_decay: float = 0.0,
+        group_lasso: float = 0.0,
+        iss_threshold: float = 0.01,
+        iss_include_head: bool = True,
+        zero_threshold: float = 0.0,
+        iss_stage: Optional[dict[str, Any]] = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net"], logger=False)
@@ -63,6 +74,16 @@ class SequenceLitModule(L.LightningModule):
         self.val_acc = MulticlassAccuracy(num_classes=n_cls, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes=n_cls, average="micro")
         self.alive_history: list[dict[str, Any]] = []
+        if group_lasso > 0 and net.is_vib:
+            raise ValueError("group_lasso applies to plain LSTM/GRU models; for VIB + ISS use model=vib_iss_lstm")
+        self.iss_stage = ISSStage(**dict(iss_stage)) if iss_stage else None
+        if self.iss_stage is not None and not net.is_vib:
+            raise ValueError("iss_stage follows VIB pruning; a plain model takes model.group_lasso instead")
+
+    @property
+    def uses_iss(self) -> bool:
+        """Whether training adds the ISS group-lasso term."""
+        return self.hparams.group_lasso > 0
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(x, lengths)
@@ -74,8 +95,11 @@ class SequenceLitModule(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         ce, logits, y = self._step(batch)
-        kl = self.net.kl()
-        loss = ce + self.hparams.beta * kl
+        loss = ce + self.hparams.beta * self.net.kl()
+        if self.uses_iss:
+            lasso = group_lasso_penalty(self.net, self.hparams.iss_include_head)
+            loss = loss + self.hparams.group_lasso * lasso
+            self.log("iss/penalty", lasso.detach(), on_step=False, on_epoch=True, batch_size=len(y))
         self.train_acc(logits, y)
         bs = len(y)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=bs)
@@ -83,7 +107,15 @@ class SequenceLitModule(L.LightningModule):
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=bs)
         return loss
 
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.hparams.zero_threshold > 0 and not self.net.is_vib:
+            zero_small_weights_(self.net, self.hparams.zero_threshold, self.hparams.iss_include_head)
+
     def on_train_epoch_end(self) -> None:
+        if self.uses_iss:
+            alive = int(kept_hidden(self.net, self.hparams.iss_threshold, self.hparams.iss_include_head).numel())
+            self.log("iss/alive/hidden", float(alive), on_epoch=True)
+            self.alive_history.append({"epoch": self.current_epoch, "hidden": alive})
         if not self.net.is_vib:
             return
         self.log("vib/kl", self.net.kl().detach(), on_epoch=True)

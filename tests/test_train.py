@@ -30,10 +30,19 @@ COMPRESSION_KEYS = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("model", "logger"), [("naive_lstm", "csv"), ("vib_lstm", "csv"), ("naive_gru", "tensorboard"), ("vib_gru", "csv")]
+    ("model", "logger"),
+    [
+        ("naive_lstm", "csv"),
+        ("vib_lstm", "csv"),
+        ("naive_gru", "tensorboard"),
+        ("vib_gru", "csv"),
+        ("iss_lstm", "csv"),
+        ("vib_iss_lstm", "csv"),
+    ],
 )
 def test_train_every_model_config(tiny_cfg, tmp_path: Path, model: str, logger: str):
-    cfg = tiny_cfg(f"model={model}", f"logger={logger}")
+    extra = ["model.iss_stage.epochs=2"] if model == "vib_iss_lstm" else []
+    cfg = tiny_cfg(f"model={model}", f"logger={logger}", *extra)
     metrics = train(cfg)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     comp = json.loads((tmp_path / "compression.json").read_text())
@@ -44,12 +53,13 @@ def test_train_every_model_config(tiny_cfg, tmp_path: Path, model: str, logger: 
     scripted = torch.jit.load(str(tmp_path / "pruned.pt"))
     x = torch.randn(3, 17, 6)
     assert scripted(x, torch.tensor([17, 5, 9])).shape == (3, 4)
-    if model.startswith("vib"):
+    if not model.startswith("naive"):
         assert 0.0 <= saved["test_acc_pruned"] <= 1.0
         assert comp["export_max_abs_diff"] < 1e-5
         assert comp["lstm_params_after"] <= comp["lstm_params_before"]
         assert (tmp_path / "sparsity.png").exists()
         assert scripted.rnn.original_name == ("LSTM" if "lstm" in model else "GRU")
+        assert comp["method"] == {"vib_iss_lstm": "vib+iss", "iss_lstm": "iss"}.get(model, "vib")
     else:
         assert "test_acc_pruned" not in saved and comp["compression_ratio"] == 1.0
     if logger == "tensorboard":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,6 +23,7 @@ from har_vib.compression import (
     recurrent_weight_count,
     write_json,
 )
+from har_vib.compression.iss import ISSStage, group_lasso_penalty, iss_compress, zero_small_weights_
 from har_vib.compression.params import deployable_param_count
 from har_vib.compression.prune import size_report
 from har_vib.models.sequence_classifier import SequenceClassifier
@@ -47,6 +50,7 @@ def _naive_report(net: SequenceClassifier) -> dict[str, Any]:
         rnn, recurrent_weight_count(rnn), list(range(rnn.input_size)), list(range(rnn.hidden_size)), None
     )
     report["total_params_before"] = report["total_params_after"] = deployable_param_count(net)
+    report["method"] = "none"
     return report
 
 
@@ -69,6 +73,9 @@ class PruneExportCallback(L.Callback):
         weights: ``"last"`` prunes the weights fit ended with; ``"best"`` reloads the best checkpoint first.
         finetune_epochs: epochs of fine-tuning of the compact model (its pruning pattern fixed); 0 skips it.
         finetune_lr, finetune_weight_decay, grad_clip: fine-tuning optimiser settings (Adam).
+
+    A VIB model whose LightningModule has an ``iss_stage`` (``model=vib_iss_lstm``) gets the ISS stage between
+    pruning and fine-tuning (METHODS.md 1.13).
     """
 
     def __init__(
@@ -111,17 +118,23 @@ class PruneExportCallback(L.Callback):
         test_loader = dm.test_dataloader()
         self.output_dir.mkdir(parents=True, exist_ok=True)
         metrics: dict[str, Any] = {"test_acc": evaluate_accuracy(net, test_loader, device)}
-        if not net.is_vib:
-            report = _naive_report(net)
-            export_compact(net, self.output_dir)
+        train_loader = dm.train_dataloader()
+        if net.is_vib:
+            iss_stage = getattr(pl_module, "iss_stage", None)
+            report, compact = self._prune(net, metrics, test_loader, train_loader, device, iss_stage)
+        elif getattr(pl_module, "uses_iss", False):
+            hp = pl_module.hparams
+            report, compact = self._prune_iss(
+                net, metrics, test_loader, train_loader, device, hp.iss_threshold, hp.iss_include_head
+            )
         else:
-            report, compact = self._prune(net, metrics, test_loader, dm.train_dataloader(), device)
-            if compact is not None:
-                export_compact(compact, self.output_dir)
-            history = getattr(pl_module, "alive_history", [])
-            if history:
-                plot_alive_history(history, self.output_dir / "sparsity.png")
-                write_json({"history": history}, self.output_dir / "sparsity.json")
+            report, compact = _naive_report(net), net
+        if compact is not None:
+            export_compact(compact, self.output_dir)
+        history = getattr(pl_module, "alive_history", [])
+        if history:
+            plot_alive_history(history, self.output_dir / "sparsity.png")
+            write_json({"history": history}, self.output_dir / "sparsity.json")
         net.train()
         write_json(metrics, self.output_dir / "metrics.json")
         write_json(report, self.output_dir / "compression.json")
@@ -146,6 +159,7 @@ class PruneExportCallback(L.Callback):
         test_loader: Iterable,
         train_loader: Iterable,
         device: torch.device,
+        iss_stage: Optional[ISSStage] = None,
     ) -> tuple[dict[str, Any], Optional[SequenceClassifier]]:
         try:
             result = compress(net)
@@ -155,18 +169,90 @@ class PruneExportCallback(L.Callback):
             return collapsed_report(net), None
         compact = result.model
         report = dict(result.report)
+        report["method"] = "vib"
         report["export_max_abs_diff"] = max_abs_logit_diff(net, compact, test_loader, device)
         metrics["test_acc_pruned_before_finetune"] = evaluate_accuracy(compact, test_loader, device)
-        if self.finetune_epochs > 0:
+        if iss_stage is not None and iss_stage.group_lasso > 0:
+            compact, report = self._iss_stage(compact, report, metrics, test_loader, train_loader, device, iss_stage)
+        self._finetune(compact, train_loader, device)
+        report["finetune_epochs"] = self.finetune_epochs
+        metrics["test_acc_pruned"] = evaluate_accuracy(compact, test_loader, device)
+        return report, compact
+
+    def _finetune(self, model: torch.nn.Module, train_loader: Iterable, device: torch.device, **extra: Any) -> None:
+        epochs = extra.pop("epochs", self.finetune_epochs)
+        if epochs > 0:
             finetune(
-                compact,
+                model,
                 train_loader,
-                epochs=self.finetune_epochs,
+                epochs=epochs,
                 lr=self.finetune_lr,
                 weight_decay=self.finetune_weight_decay,
                 grad_clip=self.grad_clip,
                 device=device,
+                **extra,
             )
+
+    def _prune_iss(
+        self,
+        net: SequenceClassifier,
+        metrics: dict[str, Any],
+        test_loader: Iterable,
+        train_loader: Iterable,
+        device: torch.device,
+        threshold: float,
+        include_head: bool,
+    ) -> tuple[dict[str, Any], Optional[SequenceClassifier]]:
+        """ISS-trained plain model: remove the units whose groups fell to the threshold, fine-tune, evaluate."""
+        thresholded = copy.deepcopy(net)
+        try:
+            result = iss_compress(thresholded, threshold, include_head)
+        except NothingKeptError as err:
+            log.warning("%s; the compact model is a constant predictor", err)
+            metrics["test_acc_pruned"] = None
+            collapsed = {"lstm_params_after": 0, "compression_ratio": None, "hidden_after": 0, "collapsed": True}
+            return {**_naive_report(net), **collapsed, "method": "iss"}, None
+        compact, report = result.model, dict(result.report)
+        report["export_max_abs_diff"] = max_abs_logit_diff(thresholded, compact, test_loader, device)
+        metrics["test_acc_pruned_before_finetune"] = evaluate_accuracy(compact, test_loader, device)
+        self._finetune(compact, train_loader, device)
         report["finetune_epochs"] = self.finetune_epochs
         metrics["test_acc_pruned"] = evaluate_accuracy(compact, test_loader, device)
         return report, compact
+
+    def _iss_stage(
+        self,
+        compact: SequenceClassifier,
+        vib_report: dict[str, Any],
+        metrics: dict[str, Any],
+        test_loader: Iterable,
+        train_loader: Iterable,
+        device: torch.device,
+        iss: ISSStage,
+    ) -> tuple[SequenceClassifier, dict[str, Any]]:
+        """VIB + ISS: group lasso on the VIB-compact model, then remove the emptied units (METHODS.md 1.13)."""
+        self._finetune(
+            compact,
+            train_loader,
+            device,
+            epochs=iss.epochs,
+            penalty=lambda m: iss.group_lasso * group_lasso_penalty(m, iss.include_head),
+            after_step=lambda m: zero_small_weights_(m, iss.zero_threshold, iss.include_head),
+        )
+        metrics["test_acc_vib_compact_after_iss_training"] = evaluate_accuracy(compact, test_loader, device)
+        try:
+            result = iss_compress(compact, iss.threshold, iss.include_head)
+        except NothingKeptError as err:
+            log.warning("ISS stage: %s; keeping the VIB-compact model", err)
+            return compact, vib_report
+        report = dict(vib_report)
+        iss_report = result.report
+        for key in ("lstm_params_after", "lstm_params_after_1bias", "hidden_after", "total_params_after"):
+            report[key] = iss_report[key]
+        report["kept_hidden"] = [vib_report["kept_hidden"][k] for k in iss_report["kept_hidden"]]
+        report["compression_ratio"] = report["lstm_params_before"] / report["lstm_params_after"]
+        report["compression_ratio_1bias"] = report["lstm_params_before_1bias"] / report["lstm_params_after_1bias"]
+        report["method"] = "vib+iss"
+        vib_sizes = {k: vib_report[k] for k in ("lstm_params_after", "hidden_after")}
+        report["stages"] = {"vib": vib_sizes, "iss": dataclasses.asdict(iss)}
+        return result.model, report

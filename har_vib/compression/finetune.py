@@ -45,8 +45,14 @@ def finetune(
     grad_clip: Optional[float] = 1.0,
     device: Optional[torch.device] = None,
     on_epoch_end: Optional[Callable[[int, float], None]] = None,
+    penalty: Optional[Callable[[nn.Module], torch.Tensor]] = None,
+    after_step: Optional[Callable[[nn.Module], object]] = None,
 ) -> list[float]:
-    """Train ``model`` with Adam on cross-entropy for ``epochs`` epochs; return the mean loss per epoch."""
+    """Train ``model`` with Adam on cross-entropy for ``epochs`` epochs; return the mean loss per epoch.
+
+    ``penalty(model)`` is added to the loss (e.g. ISS group lasso); ``after_step(model)`` runs after every
+    optimiser step (e.g. zeroing small weights).
+    """
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() <= 1]
     optimizer = torch.optim.Adam(
@@ -60,11 +66,15 @@ def finetune(
             if device is not None:
                 x, lengths, y = x.to(device), lengths.to(device), y.to(device)
             loss = F.cross_entropy(model(x, lengths), y)
+            if penalty is not None:
+                loss = loss + penalty(model)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
+            if after_step is not None:
+                after_step(model)
             total += loss.item() * len(y)
             count += len(y)
         history.append(total / max(count, 1))
