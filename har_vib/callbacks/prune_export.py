@@ -50,7 +50,8 @@ def _naive_report(net: SequenceClassifier) -> dict[str, Any]:
         rnn, recurrent_weight_count(rnn), list(range(rnn.input_size)), list(range(rnn.hidden_size)), None
     )
     report["total_params_before"] = report["total_params_after"] = deployable_param_count(net)
-    report["method"] = "none"
+    weight_ih = getattr(rnn, "weight_ih", None)
+    report["method"] = "none" if weight_ih is None else ("tensor_ring" if weight_ih.is_ring else "tensor_train")
     return report
 
 

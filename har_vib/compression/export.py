@@ -24,6 +24,7 @@ def model_spec(model: SequenceClassifier) -> dict[str, Any]:
     ]
     return {
         "cell": cell_type(model.rnn),
+        "rnn_type": type(model.rnn).__name__,
         "input_size": int(model.rnn.input_size),
         "hidden_size": int(model.rnn.hidden_size),
         "batch_first": True,

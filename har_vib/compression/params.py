@@ -29,14 +29,25 @@ def recurrent_weight_count(rnn: nn.Module) -> int:
     Bottleneck parameters (``mu``, ``log sigma^2``) are training-time only and are not counted.
     """
     names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+    if not hasattr(rnn, "weight_ih_l0"):  # a factorised layer (TT/TR-LSTM): every parameter it holds
+        return sum(p.numel() for p in rnn.parameters())
     return sum(getattr(rnn, n).numel() for n in names if getattr(rnn, n, None) is not None)
+
+
+def dense_equivalent_count(rnn: nn.Module) -> int:
+    """Parameters of the dense layer ``rnn`` stands for: itself for ``nn.LSTM``/``nn.GRU`` and VIB layers, the
+    dense LSTM a factorised TT/TR layer replaces."""
+    if hasattr(rnn, "dense_param_count"):
+        return int(rnn.dense_param_count())
+    return recurrent_weight_count(rnn)
 
 
 def cell_type(rnn: nn.Module) -> str:
     """'lstm' or 'gru' for a plain or VIB recurrent layer."""
+    from har_vib.models.tensorized import TensorizedLSTM
     from har_vib.vib.recurrent import VIBGRU, VIBLSTM
 
-    if isinstance(rnn, (nn.LSTM, VIBLSTM)):
+    if isinstance(rnn, (nn.LSTM, VIBLSTM, TensorizedLSTM)):
         return "lstm"
     if isinstance(rnn, (nn.GRU, VIBGRU)):
         return "gru"

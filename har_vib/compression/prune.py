@@ -27,6 +27,7 @@ from torch import nn
 from har_vib.compression.params import (
     GATES_PER_CELL,
     cell_type,
+    dense_equivalent_count,
     deployable_param_count,
     recurrent_param_count,
     recurrent_weight_count,
@@ -56,7 +57,7 @@ def size_report(
 ) -> dict[str, Any]:
     """The size fields every ``compression.json`` carries: ``rnn`` is the layer before pruning, ``after``
     the parameter count of the exported layer (0 when nothing is left), ``inputs``/``hidden`` the kept sets."""
-    before = recurrent_weight_count(rnn)
+    before = dense_equivalent_count(rnn)
     return {
         "cell": cell_type(rnn),
         "lstm_params_before": before,

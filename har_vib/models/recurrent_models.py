@@ -1,13 +1,15 @@
-"""Registered recurrent classifiers: naive_lstm, vib_lstm, naive_gru, vib_gru."""
+"""Registered recurrent classifiers: naive_lstm, vib_lstm, naive_gru, vib_gru, tt_lstm, tr_lstm."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Optional
 
 from torch import nn
 
 from har_vib.models.registry import register_model
 from har_vib.models.sequence_classifier import SequenceClassifier, make_head
+from har_vib.models.tensorized import TensorizedLSTM
 from har_vib.vib.bottleneck import InformationBottleneck
 from har_vib.vib.recurrent import VIBGRU, VIBLSTM
 
@@ -84,3 +86,50 @@ def vib_gru(
 ) -> SequenceClassifier:
     """VIB-GRU classifier: bottlenecks on the three gates and (optionally) on the input features."""
     return _vib(VIBGRU, input_size, num_classes, hidden_size, dropout, head_hidden, input_vib, ib)
+
+
+def _tensorized(
+    input_size: int,
+    num_classes: int,
+    hidden_size: int,
+    dropout: float,
+    head_hidden: int,
+    ranks: Sequence[int],
+    in_modes: Optional[Sequence[int]],
+    hidden_modes: Optional[Sequence[int]],
+) -> SequenceClassifier:
+    return SequenceClassifier(
+        rnn=TensorizedLSTM(input_size, hidden_size, ranks, in_modes, hidden_modes),
+        head=make_head(hidden_size, num_classes, head_hidden),
+        dropout=dropout,
+    )
+
+
+@register_model
+def tt_lstm(
+    input_size: int,
+    num_classes: int,
+    hidden_size: int = 256,
+    dropout: float = 0.0,
+    head_hidden: int = 0,
+    ranks: Sequence[int] = (1, 4, 4, 4, 1),
+    in_modes: Optional[Sequence[int]] = None,
+    hidden_modes: Optional[Sequence[int]] = None,
+) -> SequenceClassifier:
+    """TT-LSTM: input-to-hidden matrix in tensor-train form (modes factorised evenly unless given)."""
+    return _tensorized(input_size, num_classes, hidden_size, dropout, head_hidden, ranks, in_modes, hidden_modes)
+
+
+@register_model
+def tr_lstm(
+    input_size: int,
+    num_classes: int,
+    hidden_size: int = 256,
+    dropout: float = 0.0,
+    head_hidden: int = 0,
+    ranks: Sequence[int] = (4, 4, 4, 4, 4),
+    in_modes: Optional[Sequence[int]] = None,
+    hidden_modes: Optional[Sequence[int]] = None,
+) -> SequenceClassifier:
+    """TR-LSTM: input-to-hidden matrix in tensor-ring form (first rank = last rank)."""
+    return _tensorized(input_size, num_classes, hidden_size, dropout, head_hidden, ranks, in_modes, hidden_modes)
