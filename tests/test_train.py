@@ -40,6 +40,9 @@ COMPRESSION_KEYS = {
         ("vib_iss_lstm", "csv"),
         ("tt_lstm", "csv"),
         ("tr_lstm", "csv"),
+        ("ts_lstm", "csv"),
+        ("ts_vib_lstm", "csv"),
+        ("small_lstm", "csv"),
     ],
 )
 def test_train_every_model_config(tiny_cfg, tmp_path: Path, model: str, logger: str):
@@ -54,15 +57,17 @@ def test_train_every_model_config(tiny_cfg, tmp_path: Path, model: str, logger: 
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()
     scripted = torch.jit.load(str(tmp_path / "pruned.pt"))
     x = torch.randn(3, 17, 6)
-    assert scripted(x, torch.tensor([17, 5, 9])).shape == (3, 4)
-    if model.startswith(("vib", "iss")):  # pruned to a smaller standard layer
+    lengths = torch.tensor([17, 17, 17]) if model.startswith("ts") else torch.tensor([17, 5, 9])
+    assert scripted(x, lengths).shape == (3, 4)
+    if model.startswith(("vib", "iss", "ts_vib")):  # pruned to a smaller standard layer
         assert 0.0 <= saved["test_acc_pruned"] <= 1.0
         assert comp["export_max_abs_diff"] < 1e-5
         assert comp["lstm_params_after"] <= comp["lstm_params_before"]
         assert (tmp_path / "sparsity.png").exists()
         assert scripted.rnn.original_name == ("LSTM" if "lstm" in model else "GRU")
         assert comp["method"] == {"vib_iss_lstm": "vib+iss", "iss_lstm": "iss"}.get(model, "vib")
-    elif model.startswith("t"):  # factorised: the exported layer is the factorised one, counted from its tensors
+        assert (scripted.frontend is not None) == model.startswith("ts")
+    elif model.startswith(("tt", "tr")):  # factorised: the exported layer itself, counted from its tensors
         assert comp["method"] == {"tt_lstm": "tensor_train", "tr_lstm": "tensor_ring"}[model]
         net = torch.load(tmp_path / "pruned_state_dict.pt")
         assert comp["lstm_params_after"] == sum(v.numel() for k, v in net.items() if k.startswith("rnn."))

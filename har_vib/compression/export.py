@@ -29,6 +29,7 @@ def model_spec(model: SequenceClassifier) -> dict[str, Any]:
         "hidden_size": int(model.rnn.hidden_size),
         "batch_first": True,
         "input_index": None if model.input_index is None else model.input_index.tolist(),
+        "frontend": None if model.frontend is None else type(model.frontend).__name__,
         "head": head,
         "forward": "x (B, T, F) -> x[..., input_index] -> rnn -> output at step lengths-1 -> head",
     }

@@ -146,11 +146,15 @@ def shrink_classifier(
     big_l = rnn.input_size
     selected = inputs if model.input_index is None else model.input_index[inputs]
     all_inputs = model.input_index is None and len(inputs) == big_l
+    frontend = model.frontend
+    if frontend is not None and not all_inputs:
+        frontend = frontend.select(inputs)  # per-feature front ends (temporal-segment batch norm) follow the inputs
     compact = SequenceClassifier(
         rnn=shrink_recurrent(rnn, inputs, hidden, closed),
         head=_slice_head(model.head, hidden),
         input_index=None if all_inputs else selected,
         dropout=model.dropout.p,
+        frontend=copy.deepcopy(frontend),
     )
     compact.train(model.training)
     return compact

@@ -1,4 +1,4 @@
-"""Registered recurrent classifiers: naive_lstm, vib_lstm, naive_gru, vib_gru, tt_lstm, tr_lstm."""
+"""Registered recurrent classifiers: naive/vib LSTM and GRU, TT/TR-LSTM, TS-LSTM and TS-VIB-LSTM."""
 
 from __future__ import annotations
 
@@ -9,16 +9,26 @@ from torch import nn
 
 from har_vib.models.registry import register_model
 from har_vib.models.sequence_classifier import SequenceClassifier, make_head
+from har_vib.models.temporal_segments import TemporalSegmentPool
 from har_vib.models.tensorized import TensorizedLSTM
 from har_vib.vib.bottleneck import InformationBottleneck
 from har_vib.vib.recurrent import VIBGRU, VIBLSTM
 
 
-def _plain(cls: type[nn.Module], input_size: int, num_classes: int, hidden_size: int, dropout: float, head_hidden: int):
+def _plain(
+    cls: type[nn.Module],
+    input_size: int,
+    num_classes: int,
+    hidden_size: int,
+    dropout: float,
+    head_hidden: int,
+    segments: int = 0,
+) -> SequenceClassifier:
     return SequenceClassifier(
         rnn=cls(input_size, hidden_size, batch_first=True),
         head=make_head(hidden_size, num_classes, head_hidden),
         dropout=dropout,
+        frontend=TemporalSegmentPool(input_size, segments) if segments else None,
     )
 
 
@@ -31,6 +41,7 @@ def _vib(
     head_hidden: int,
     input_vib: bool,
     ib: Optional[dict[str, Any]],
+    segments: int = 0,
 ) -> SequenceClassifier:
     kw = dict(ib or {})
     return SequenceClassifier(
@@ -38,6 +49,7 @@ def _vib(
         head=make_head(hidden_size, num_classes, head_hidden),
         input_ib=InformationBottleneck(input_size, **kw) if input_vib else None,
         dropout=dropout,
+        frontend=TemporalSegmentPool(input_size, segments) if segments else None,
     )
 
 
@@ -133,3 +145,31 @@ def tr_lstm(
 ) -> SequenceClassifier:
     """TR-LSTM: input-to-hidden matrix in tensor-ring form (first rank = last rank)."""
     return _tensorized(input_size, num_classes, hidden_size, dropout, head_hidden, ranks, in_modes, hidden_modes)
+
+
+@register_model
+def ts_lstm(
+    input_size: int,
+    num_classes: int,
+    hidden_size: int = 512,
+    dropout: float = 0.0,
+    head_hidden: int = 0,
+    segments: int = 3,
+) -> SequenceClassifier:
+    """TS-LSTM: per-segment batch norm and max-pooling over ``segments`` temporal segments, then an LSTM."""
+    return _plain(nn.LSTM, input_size, num_classes, hidden_size, dropout, head_hidden, segments)
+
+
+@register_model
+def ts_vib_lstm(
+    input_size: int,
+    num_classes: int,
+    hidden_size: int = 512,
+    dropout: float = 0.0,
+    head_hidden: int = 0,
+    input_vib: bool = True,
+    ib: Optional[dict[str, Any]] = None,
+    segments: int = 3,
+) -> SequenceClassifier:
+    """TS-VIB-LSTM: the temporal-segment front end, then the VIB-LSTM (feature bottleneck on pooled vectors)."""
+    return _vib(VIBLSTM, input_size, num_classes, hidden_size, dropout, head_hidden, input_vib, ib, segments)

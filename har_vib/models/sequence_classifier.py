@@ -48,6 +48,9 @@ class SequenceClassifier(nn.Module):
         input_ib: optional Information Bottleneck on the input features (Eq. 12-14 of the paper).
         input_index: optional indices of input features to keep (the compact model's feature selection).
         dropout: dropout on the last hidden state.
+        frontend: optional module ``(x, lengths) -> x'`` applied after feature selection and before the input
+            bottleneck, e.g. :class:`~har_vib.models.temporal_segments.TemporalSegmentPool` (its output has no
+            padding, so ``lengths`` is dropped after it).
     """
 
     __jit_unused_properties__ = ["is_vib"]  # keep TorchScript export of compact models to forward()
@@ -59,8 +62,10 @@ class SequenceClassifier(nn.Module):
         input_ib: Optional[InformationBottleneck] = None,
         input_index: Optional[torch.Tensor] = None,
         dropout: float = 0.0,
+        frontend: Optional[nn.Module] = None,
     ) -> None:
         super().__init__()
+        self.frontend = frontend
         self.rnn = rnn
         self.head = head
         self.input_ib = input_ib
@@ -74,6 +79,9 @@ class SequenceClassifier(nn.Module):
         """Logits for ``x`` of shape (B, T, L); ``lengths`` (B,) marks right-padded sequences."""
         if self.input_index is not None:
             x = x.index_select(-1, self.input_index)
+        if self.frontend is not None:
+            x = self.frontend(x, lengths)
+            lengths = None
         if self.input_ib is not None:
             x = self.input_ib(x)
         outputs = self.rnn(x)[0]
