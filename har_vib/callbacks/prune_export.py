@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -168,13 +168,28 @@ class PruneExportCallback(L.Callback):
             log.warning("%s; the compact model is a constant predictor", err)
             metrics["test_acc_pruned"] = metrics["test_acc"]  # the masked model outputs the head bias only
             return collapsed_report(net), None
-        compact = result.model
-        report = dict(result.report)
-        report["method"] = "vib"
-        report["export_max_abs_diff"] = max_abs_logit_diff(net, compact, test_loader, device)
-        metrics["test_acc_pruned_before_finetune"] = evaluate_accuracy(compact, test_loader, device)
+        report = {**result.report, "method": "vib"}
+        stage = None
         if iss_stage is not None and iss_stage.group_lasso > 0:
-            compact, report = self._iss_stage(compact, report, metrics, test_loader, train_loader, device, iss_stage)
+            stage = lambda c, r: self._iss_stage(c, r, metrics, test_loader, train_loader, device, iss_stage)  # noqa: E731
+        return self._finish(net, result.model, report, metrics, test_loader, train_loader, device, stage)
+
+    def _finish(
+        self,
+        reference: SequenceClassifier,
+        compact: SequenceClassifier,
+        report: dict[str, Any],
+        metrics: dict[str, Any],
+        test_loader: Iterable,
+        train_loader: Iterable,
+        device: torch.device,
+        stage: Optional[Callable[[SequenceClassifier, dict], tuple[SequenceClassifier, dict]]] = None,
+    ) -> tuple[dict[str, Any], SequenceClassifier]:
+        """Check the export against ``reference``, evaluate, run ``stage`` (if any), fine-tune, evaluate again."""
+        report["export_max_abs_diff"] = max_abs_logit_diff(reference, compact, test_loader, device)
+        metrics["test_acc_pruned_before_finetune"] = evaluate_accuracy(compact, test_loader, device)
+        if stage is not None:
+            compact, report = stage(compact, report)
         self._finetune(compact, train_loader, device)
         report["finetune_epochs"] = self.finetune_epochs
         metrics["test_acc_pruned"] = evaluate_accuracy(compact, test_loader, device)
@@ -213,13 +228,7 @@ class PruneExportCallback(L.Callback):
             metrics["test_acc_pruned"] = None
             collapsed = {"lstm_params_after": 0, "compression_ratio": None, "hidden_after": 0, "collapsed": True}
             return {**_naive_report(net), **collapsed, "method": "iss"}, None
-        compact, report = result.model, dict(result.report)
-        report["export_max_abs_diff"] = max_abs_logit_diff(thresholded, compact, test_loader, device)
-        metrics["test_acc_pruned_before_finetune"] = evaluate_accuracy(compact, test_loader, device)
-        self._finetune(compact, train_loader, device)
-        report["finetune_epochs"] = self.finetune_epochs
-        metrics["test_acc_pruned"] = evaluate_accuracy(compact, test_loader, device)
-        return report, compact
+        return self._finish(thresholded, result.model, dict(result.report), metrics, test_loader, train_loader, device)
 
     def _iss_stage(
         self,
