@@ -44,6 +44,8 @@ class SequenceLitModule(L.LightningModule):
         iss_include_head: whether the head's input column is part of a unit's group (Wen et al.: yes).
         zero_threshold: after every step, weights with ``|w|`` below this are set to 0 (ISS; 0: off).
         iss_stage: settings of :class:`ISSStage` to run after VIB pruning (VIB + ISS); None: no such stage.
+        magnitude_keep: after training a plain model, magnitude-prune its recurrent weights to this many
+            parameters (biases included) and fine-tune with the pruned weights held at 0; 0: off.
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class SequenceLitModule(L.LightningModule):
         iss_include_head: bool = True,
         zero_threshold: float = 0.0,
         iss_stage: Optional[dict[str, Any]] = None,
+        magnitude_keep: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net"], logger=False)
@@ -79,6 +82,9 @@ class SequenceLitModule(L.LightningModule):
         self.iss_stage = ISSStage(**dict(iss_stage)) if iss_stage else None
         if self.iss_stage is not None and not net.is_vib:
             raise ValueError("iss_stage follows VIB pruning; a plain model takes model.group_lasso instead")
+        if magnitude_keep and (net.is_vib or group_lasso > 0):
+            raise ValueError("magnitude_keep prunes a plain, unregularised model (model=magnitude_lstm)")
+        self.magnitude_keep = int(magnitude_keep)
 
     @property
     def uses_iss(self) -> bool:

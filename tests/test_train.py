@@ -43,10 +43,12 @@ COMPRESSION_KEYS = {
         ("ts_lstm", "csv"),
         ("ts_vib_lstm", "csv"),
         ("small_lstm", "csv"),
+        ("magnitude_lstm", "csv"),
     ],
 )
 def test_train_every_model_config(tiny_cfg, tmp_path: Path, model: str, logger: str):
-    extra = ["model.iss_stage.epochs=2"] if model == "vib_iss_lstm" else []
+    extras = {"vib_iss_lstm": ["model.iss_stage.epochs=2"], "magnitude_lstm": ["model.magnitude_keep=200"]}
+    extra = extras.get(model, [])
     cfg = tiny_cfg(f"model={model}", f"logger={logger}", *extra)
     metrics = train(cfg)
     saved = json.loads((tmp_path / "metrics.json").read_text())
@@ -67,6 +69,11 @@ def test_train_every_model_config(tiny_cfg, tmp_path: Path, model: str, logger: 
         assert scripted.rnn.original_name == ("LSTM" if "lstm" in model else "GRU")
         assert comp["method"] == {"vib_iss_lstm": "vib+iss", "iss_lstm": "iss"}.get(model, "vib")
         assert (scripted.frontend is not None) == model.startswith("ts")
+    elif model == "magnitude_lstm":  # same shape, 200 parameters left non-zero (biases included)
+        state = torch.load(tmp_path / "pruned_state_dict.pt")
+        nonzero = sum(int((state[f"rnn.weight_{k}_l0"] != 0).sum()) for k in ("ih", "hh")) + 2 * 4 * 8
+        assert comp["method"] == "magnitude" and comp["lstm_params_after"] == nonzero <= 200
+        assert 0.0 <= saved["test_acc_pruned"] <= 1.0
     elif model.startswith(("tt", "tr")):  # factorised: the exported layer itself, counted from its tensors
         assert comp["method"] == {"tt_lstm": "tensor_train", "tr_lstm": "tensor_ring"}[model]
         net = torch.load(tmp_path / "pruned_state_dict.pt")

@@ -24,6 +24,7 @@ from har_vib.compression import (
     write_json,
 )
 from har_vib.compression.iss import ISSStage, group_lasso_penalty, iss_compress, zero_small_weights_
+from har_vib.compression.magnitude import apply_masks_, magnitude_masks, nonzero_param_count
 from har_vib.compression.params import deployable_param_count
 from har_vib.compression.prune import size_report
 from har_vib.models.sequence_classifier import SequenceClassifier
@@ -128,6 +129,10 @@ class PruneExportCallback(L.Callback):
             report, compact = self._prune_iss(
                 net, metrics, test_loader, train_loader, device, hp.iss_threshold, hp.iss_include_head
             )
+        elif getattr(pl_module, "magnitude_keep", 0):
+            report, compact = self._prune_magnitude(
+                net, metrics, test_loader, train_loader, device, pl_module.magnitude_keep
+            )
         else:
             report, compact = _naive_report(net), net
         if compact is not None:
@@ -184,13 +189,14 @@ class PruneExportCallback(L.Callback):
         train_loader: Iterable,
         device: torch.device,
         stage: Optional[Callable[[SequenceClassifier, dict], tuple[SequenceClassifier, dict]]] = None,
+        after_step: Optional[Callable[[torch.nn.Module], object]] = None,
     ) -> tuple[dict[str, Any], SequenceClassifier]:
         """Check the export against ``reference``, evaluate, run ``stage`` (if any), fine-tune, evaluate again."""
         report["export_max_abs_diff"] = max_abs_logit_diff(reference, compact, test_loader, device)
         metrics["test_acc_pruned_before_finetune"] = evaluate_accuracy(compact, test_loader, device)
         if stage is not None:
             compact, report = stage(compact, report)
-        self._finetune(compact, train_loader, device)
+        self._finetune(compact, train_loader, device, after_step=after_step)
         report["finetune_epochs"] = self.finetune_epochs
         metrics["test_acc_pruned"] = evaluate_accuracy(compact, test_loader, device)
         return report, compact
@@ -229,6 +235,35 @@ class PruneExportCallback(L.Callback):
             collapsed = {"lstm_params_after": 0, "compression_ratio": None, "hidden_after": 0, "collapsed": True}
             return {**_naive_report(net), **collapsed, "method": "iss"}, None
         return self._finish(thresholded, result.model, dict(result.report), metrics, test_loader, train_loader, device)
+
+    def _prune_magnitude(
+        self,
+        net: SequenceClassifier,
+        metrics: dict[str, Any],
+        test_loader: Iterable,
+        train_loader: Iterable,
+        device: torch.device,
+        keep: int,
+    ) -> tuple[dict[str, Any], SequenceClassifier]:
+        """Magnitude-prune a copy of the trained plain model to ``keep`` parameters, fine-tune with the mask held."""
+        pruned = copy.deepcopy(net)
+        masks = magnitude_masks(pruned.rnn, keep)
+        apply_masks_(pruned.rnn, masks)
+        report = {**_naive_report(net), "method": "magnitude", "dense_storage": True}
+        report, pruned = self._finish(
+            pruned,
+            pruned,
+            report,
+            metrics,
+            test_loader,
+            train_loader,
+            device,
+            stage=None,
+            after_step=lambda m: apply_masks_(m.rnn, masks),
+        )
+        after = nonzero_param_count(pruned.rnn)  # counted from the fine-tuned module
+        report.update({"lstm_params_after": after, "compression_ratio": report["lstm_params_before"] / after})
+        return report, pruned
 
     def _iss_stage(
         self,
