@@ -67,6 +67,19 @@ def log_summary(trainer: L.Trainer, figures: dict[str, Any]) -> None:
             logger.save()
 
 
+@dataclasses.dataclass
+class _FitData:
+    """What every pruning stage reads and writes: the loaders, the device and the run's metrics."""
+
+    train_loader: Iterable
+    test_loader: Iterable
+    device: torch.device
+    metrics: dict[str, Any]
+
+    def accuracy(self, model: torch.nn.Module) -> float:
+        return evaluate_accuracy(model, self.test_loader, self.device)
+
+
 class PruneExportCallback(L.Callback):
     """Writes ``metrics.json``, ``compression.json``, the compact model and ``sparsity.png`` into ``output_dir``.
 
@@ -116,23 +129,17 @@ class PruneExportCallback(L.Callback):
             self._load_best(trainer, pl_module)
         dm = trainer.datamodule
         net: SequenceClassifier = pl_module.net
-        device = pl_module.device
-        test_loader = dm.test_dataloader()
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        metrics: dict[str, Any] = {"test_acc": evaluate_accuracy(net, test_loader, device)}
-        train_loader = dm.train_dataloader()
+        fit = _FitData(dm.train_dataloader(), dm.test_dataloader(), pl_module.device, {})
+        metrics = fit.metrics
+        metrics["test_acc"] = fit.accuracy(net)
         if net.is_vib:
-            iss_stage = getattr(pl_module, "iss_stage", None)
-            report, compact = self._prune(net, metrics, test_loader, train_loader, device, iss_stage)
+            report, compact = self._prune(net, fit, getattr(pl_module, "iss_stage", None))
         elif getattr(pl_module, "uses_iss", False):
             hp = pl_module.hparams
-            report, compact = self._prune_iss(
-                net, metrics, test_loader, train_loader, device, hp.iss_threshold, hp.iss_include_head
-            )
+            report, compact = self._prune_iss(net, fit, hp.iss_threshold, hp.iss_include_head)
         elif getattr(pl_module, "magnitude_keep", 0):
-            report, compact = self._prune_magnitude(
-                net, metrics, test_loader, train_loader, device, pl_module.magnitude_keep
-            )
+            report, compact = self._prune_magnitude(net, fit, pl_module.magnitude_keep)
         else:
             report, compact = _naive_report(net), net
         if compact is not None:
@@ -159,71 +166,55 @@ class PruneExportCallback(L.Callback):
         )
 
     def _prune(
-        self,
-        net: SequenceClassifier,
-        metrics: dict[str, Any],
-        test_loader: Iterable,
-        train_loader: Iterable,
-        device: torch.device,
-        iss_stage: Optional[ISSStage] = None,
+        self, net: SequenceClassifier, fit: _FitData, iss_stage: Optional[ISSStage] = None
     ) -> tuple[dict[str, Any], Optional[SequenceClassifier]]:
         try:
             result = compress(net)
         except NothingKeptError as err:
             log.warning("%s; the compact model is a constant predictor", err)
-            metrics["test_acc_pruned"] = metrics["test_acc"]  # the masked model outputs the head bias only
+            fit.metrics["test_acc_pruned"] = fit.metrics["test_acc"]  # the masked model outputs the head bias only
             return collapsed_report(net), None
         report = {**result.report, "method": "vib"}
         stage = None
         if iss_stage is not None and iss_stage.group_lasso > 0:
-            stage = lambda c, r: self._iss_stage(c, r, metrics, test_loader, train_loader, device, iss_stage)  # noqa: E731
-        return self._finish(net, result.model, report, metrics, test_loader, train_loader, device, stage)
+            stage = lambda c, r: self._iss_stage(c, r, fit, iss_stage)  # noqa: E731
+        return self._finish(net, result.model, report, fit, stage)
 
     def _finish(
         self,
         reference: SequenceClassifier,
         compact: SequenceClassifier,
         report: dict[str, Any],
-        metrics: dict[str, Any],
-        test_loader: Iterable,
-        train_loader: Iterable,
-        device: torch.device,
+        fit: _FitData,
         stage: Optional[Callable[[SequenceClassifier, dict], tuple[SequenceClassifier, dict]]] = None,
         after_step: Optional[Callable[[torch.nn.Module], object]] = None,
     ) -> tuple[dict[str, Any], SequenceClassifier]:
         """Check the export against ``reference``, evaluate, run ``stage`` (if any), fine-tune, evaluate again."""
-        report["export_max_abs_diff"] = max_abs_logit_diff(reference, compact, test_loader, device)
-        metrics["test_acc_pruned_before_finetune"] = evaluate_accuracy(compact, test_loader, device)
+        report["export_max_abs_diff"] = max_abs_logit_diff(reference, compact, fit.test_loader, fit.device)
+        fit.metrics["test_acc_pruned_before_finetune"] = fit.accuracy(compact)
         if stage is not None:
             compact, report = stage(compact, report)
-        self._finetune(compact, train_loader, device, after_step=after_step)
+        self._finetune(compact, fit, after_step=after_step)
         report["finetune_epochs"] = self.finetune_epochs
-        metrics["test_acc_pruned"] = evaluate_accuracy(compact, test_loader, device)
+        fit.metrics["test_acc_pruned"] = fit.accuracy(compact)
         return report, compact
 
-    def _finetune(self, model: torch.nn.Module, train_loader: Iterable, device: torch.device, **extra: Any) -> None:
+    def _finetune(self, model: torch.nn.Module, fit: _FitData, **extra: Any) -> None:
         epochs = extra.pop("epochs", self.finetune_epochs)
         if epochs > 0:
             finetune(
                 model,
-                train_loader,
+                fit.train_loader,
                 epochs=epochs,
                 lr=self.finetune_lr,
                 weight_decay=self.finetune_weight_decay,
                 grad_clip=self.grad_clip,
-                device=device,
+                device=fit.device,
                 **extra,
             )
 
     def _prune_iss(
-        self,
-        net: SequenceClassifier,
-        metrics: dict[str, Any],
-        test_loader: Iterable,
-        train_loader: Iterable,
-        device: torch.device,
-        threshold: float,
-        include_head: bool,
+        self, net: SequenceClassifier, fit: _FitData, threshold: float, include_head: bool
     ) -> tuple[dict[str, Any], Optional[SequenceClassifier]]:
         """ISS-trained plain model: remove the units whose groups fell to the threshold, fine-tune, evaluate."""
         thresholded = copy.deepcopy(net)
@@ -231,60 +222,36 @@ class PruneExportCallback(L.Callback):
             result = iss_compress(thresholded, threshold, include_head)
         except NothingKeptError as err:
             log.warning("%s; the compact model is a constant predictor", err)
-            metrics["test_acc_pruned"] = None
+            fit.metrics["test_acc_pruned"] = None
             collapsed = {"lstm_params_after": 0, "compression_ratio": None, "hidden_after": 0, "collapsed": True}
             return {**_naive_report(net), **collapsed, "method": "iss"}, None
-        return self._finish(thresholded, result.model, dict(result.report), metrics, test_loader, train_loader, device)
+        return self._finish(thresholded, result.model, dict(result.report), fit)
 
     def _prune_magnitude(
-        self,
-        net: SequenceClassifier,
-        metrics: dict[str, Any],
-        test_loader: Iterable,
-        train_loader: Iterable,
-        device: torch.device,
-        keep: int,
+        self, net: SequenceClassifier, fit: _FitData, keep: int
     ) -> tuple[dict[str, Any], SequenceClassifier]:
         """Magnitude-prune a copy of the trained plain model to ``keep`` parameters, fine-tune with the mask held."""
         pruned = copy.deepcopy(net)
         masks = magnitude_masks(pruned.rnn, keep)
         apply_masks_(pruned.rnn, masks)
         report = {**_naive_report(net), "method": "magnitude", "dense_storage": True}
-        report, pruned = self._finish(
-            pruned,
-            pruned,
-            report,
-            metrics,
-            test_loader,
-            train_loader,
-            device,
-            stage=None,
-            after_step=lambda m: apply_masks_(m.rnn, masks),
-        )
+        report, pruned = self._finish(pruned, pruned, report, fit, after_step=lambda m: apply_masks_(m.rnn, masks))
         after = nonzero_param_count(pruned.rnn)  # counted from the fine-tuned module
         report.update({"lstm_params_after": after, "compression_ratio": report["lstm_params_before"] / after})
         return report, pruned
 
     def _iss_stage(
-        self,
-        compact: SequenceClassifier,
-        vib_report: dict[str, Any],
-        metrics: dict[str, Any],
-        test_loader: Iterable,
-        train_loader: Iterable,
-        device: torch.device,
-        iss: ISSStage,
+        self, compact: SequenceClassifier, vib_report: dict[str, Any], fit: _FitData, iss: ISSStage
     ) -> tuple[SequenceClassifier, dict[str, Any]]:
         """VIB + ISS: group lasso on the VIB-compact model, then remove the emptied units (METHODS.md 1.13)."""
         self._finetune(
             compact,
-            train_loader,
-            device,
+            fit,
             epochs=iss.epochs,
             penalty=lambda m: iss.group_lasso * group_lasso_penalty(m, iss.include_head),
             after_step=lambda m: zero_small_weights_(m, iss.zero_threshold, iss.include_head),
         )
-        metrics["test_acc_vib_compact_after_iss_training"] = evaluate_accuracy(compact, test_loader, device)
+        fit.metrics["test_acc_vib_compact_after_iss_training"] = fit.accuracy(compact)
         try:
             result = iss_compress(compact, iss.threshold, iss.include_head)
         except NothingKeptError as err:

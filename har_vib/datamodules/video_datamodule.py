@@ -130,13 +130,16 @@ class VideoDataModule(ClassificationDataModule):
         """Number of classes (after :meth:`setup`)."""
         return len(self.class_names)
 
+    def _synthetic_spec(self) -> SyntheticSpec:
+        try:
+            return SyntheticSpec(layout=self.layout, **self.synthetic_cfg)
+        except TypeError as err:
+            raise ConfigError(f"dataset.synthetic: {err}") from None
+
     def _ensure_synthetic(self) -> None:
         if self.hparams.name != "synthetic":
             return
-        try:
-            spec = SyntheticSpec(layout=self.layout, **self.synthetic_cfg)
-        except TypeError as err:
-            raise ConfigError(f"dataset.synthetic: {err}") from None
+        spec = self._synthetic_spec()
         marker = self.root / ".complete"
         if marker.is_file():
             if marker.read_text().strip() != marker_text(spec):
@@ -178,7 +181,7 @@ class VideoDataModule(ClassificationDataModule):
         sampling = str(self.features_cfg.get("sampling", "uniform"))
         cache = self.features_cfg.get("cache_dir", self.root.parent / "features")
         stores, sources = {}, {}
-        fr = flow_root(self.flow_cfg.get("cache_dir", self.root.parent / "flow"), self._dataset_tag(), self.flow_config)
+        fr = self._flow_root()
         for stream in self.streams:
             key = store_key(
                 self._dataset_tag(),
@@ -205,13 +208,17 @@ class VideoDataModule(ClassificationDataModule):
             )
         return encoder, (stores, {"sources": sources, "flow_root": fr})
 
+    def _flow_root(self) -> Path:
+        """Where this dataset's TV-L1 flow lives (one folder per flow setting)."""
+        cache = self.flow_cfg.get("cache_dir", self.root.parent / "flow")
+        return flow_root(cache, self._dataset_tag(), self.flow_config)
+
     def _dataset_tag(self) -> str:
         """The dataset's name in cache paths; synthetic data adds a hash of its spec and renderer version, so
         flow and features of regenerated videos never mix with those of an earlier rendering."""
         if self.hparams.name != "synthetic":
             return self.hparams.name
-        spec = SyntheticSpec(layout=self.layout, **self.synthetic_cfg)
-        return f"synthetic-{self.layout}-{stable_hash(marker_text(spec), 8)}"
+        return f"synthetic-{self.layout}-{stable_hash(marker_text(self._synthetic_spec()), 8)}"
 
     def _videos(self) -> list[tuple[str, str]]:
         return [(r.video_id, r.path) for r in self.parse_splits().all_records()]
@@ -219,7 +226,7 @@ class VideoDataModule(ClassificationDataModule):
     def extract_flow(self, progress: bool = True) -> dict[str, int]:
         """TV-L1 flow of every video of the dataset that has none yet; returns the counts."""
         self._ensure_synthetic()
-        fr = flow_root(self.flow_cfg.get("cache_dir", self.root.parent / "flow"), self._dataset_tag(), self.flow_config)
+        fr = self._flow_root()
         return extract_dataset_flow(
             [(v, self.video_dir / rel) for v, rel in self._videos()],
             fr,
