@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import hydra
+import pytest
 import torch
 
-from har_vib.pipeline import train
+from har_vib.errors import ConfigError
+from har_vib.pipeline import instantiate, train
 from tests.conftest import ROOT, TINY_RUN, compose_train_cfg
 
 VIDEO_TINY = [
@@ -82,6 +84,23 @@ def test_cached_rgb_and_flow_features(tmp_path: Path):
     assert "rgb: 0 extracted, 0 skipped (24 already in the store" in proc.stdout
     assert "flow: 0 extracted, 0 skipped (24 already in the store" in proc.stdout
     _check_standardization(tmp_path, extra)
+    _check_mean_fusion(tmp_path, extra)
+
+
+def _check_mean_fusion(tmp_path: Path, extra: list[str]) -> None:
+    """``dataset.fusion=mean`` averages the rgb and flow features per frame instead of concatenating them."""
+
+    def first_video(*over: str) -> torch.Tensor:
+        dm = hydra.utils.instantiate(_cfg(tmp_path, *extra, "dataset.standardize=false", *over).dataset)
+        dm.setup()
+        dm.test_set.sampling = "uniform"
+        return dm.test_set[0][0]
+
+    concat, mean = first_video(), first_video("dataset.fusion=mean")
+    assert mean.shape[1] == concat.shape[1] // 2 == 512
+    assert torch.allclose(mean, (concat[:, :512] + concat[:, 512:]) / 2, atol=1e-6)
+    with pytest.raises(ConfigError, match="dataset.fusion"):
+        instantiate(_cfg(tmp_path, *extra, "dataset.fusion=max").dataset)
 
 
 def _check_standardization(tmp_path: Path, extra: list[str]) -> None:

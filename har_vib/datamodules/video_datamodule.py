@@ -21,6 +21,7 @@ from har_vib.data.synthetic import SyntheticSpec, generate, marker_text
 from har_vib.data.video import VideoDecodeError, frame_count
 from har_vib.datamodules.base import ClassificationDataModule
 from har_vib.datamodules.video_datasets import (
+    FUSIONS,
     CachedFeatureDataset,
     RawFrameDataset,
     feature_stats,
@@ -64,6 +65,7 @@ class VideoDataModule(ClassificationDataModule):
         test_fraction: float = 0.2,
         layout: Optional[str] = None,
         streams: Sequence[str] = ("rgb",),
+        fusion: str = "concat",
         frames: int = 8,
         sampling: str = "random",
         frame_size: Sequence[int] = (120, 160),
@@ -90,6 +92,8 @@ class VideoDataModule(ClassificationDataModule):
         self.streams = list(streams)
         if not self.streams or any(s not in ("rgb", "flow") for s in self.streams):
             raise ConfigError(f"dataset.streams={self.streams}: use [rgb], [flow] or [rgb,flow]")
+        if fusion not in FUSIONS:
+            raise ConfigError(f"dataset.fusion={fusion!r}: use one of {', '.join(FUSIONS)}")
         check_strategy(sampling)
         self.backbone_cfg = dict(backbone or {"name": "none"})
         self.end_to_end = str(self.backbone_cfg.get("name", "none")) == "none"
@@ -317,10 +321,15 @@ class VideoDataModule(ClassificationDataModule):
             )
         fit, val = carve_validation(train, hp.val_fraction, hp.seed)
         if not self.end_to_end:
+            if hp.fusion == "mean" and len({s.dim for s in ordered}) > 1:
+                raise ConfigError(
+                    f"dataset.fusion=mean needs streams of equal width, got "
+                    f"{dict(zip(self.streams, (s.dim for s in ordered)))}; use dataset.fusion=concat"
+                )
             # statistics of the videos trained on only: val and test never leak into them
-            mean, std = feature_stats(fit, ordered) if hp.standardize else (None, None)
+            mean, std = feature_stats(fit, ordered, hp.fusion) if hp.standardize else (None, None)
             make = lambda recs, train: CachedFeatureDataset(  # noqa: E731
-                recs, ordered, hp.frames, hp.sampling, train, mean, std
+                recs, ordered, hp.frames, hp.sampling, train, mean, std, hp.fusion
             )
         self.train_set, self.val_set, self.test_set = make(fit, True), make(val, False), make(test, False)
         self.input_dim = int(self.train_set.dim)

@@ -27,9 +27,27 @@ def _draw_rng() -> np.random.Generator:
     return np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
 
 
+FUSIONS = ("concat", "mean")
+
+
+def fuse_streams(arrays: Sequence[np.ndarray], fusion: str = "concat") -> np.ndarray:
+    """Combine per-stream (T, D_s) features per frame: ``concat`` -> (T, sum D_s); ``mean`` -> (T, D), which
+    needs equal widths (the paper's HMDB51 LSTM reads 2048 inputs from RGB and flow Inception features)."""
+    if fusion == "concat" or len(arrays) == 1:
+        return np.concatenate(arrays, axis=1)
+    if fusion == "mean":
+        return np.mean(np.stack(arrays, axis=0), axis=0)
+    raise ValueError(f"unknown stream fusion {fusion!r}; use one of {FUSIONS}")
+
+
+def fused_dim(dims: Sequence[int], fusion: str = "concat") -> int:
+    """Width of :func:`fuse_streams`' output for streams of widths ``dims``."""
+    return int(sum(dims)) if fusion == "concat" else int(dims[0])
+
+
 class CachedFeatureDataset(Dataset):
     """Per video: ``frames`` of the store's cached frames (random subset re-drawn every epoch when training),
-    with the streams' features concatenated per frame -> ``(x (T, D), y)``."""
+    with the streams' features fused per frame (:func:`fuse_streams`) -> ``(x (T, D), y)``."""
 
     def __init__(
         self,
@@ -40,6 +58,7 @@ class CachedFeatureDataset(Dataset):
         train: bool = False,
         mean: np.ndarray | None = None,
         std: np.ndarray | None = None,
+        fusion: str = "concat",
     ) -> None:
         self.records = list(records)
         self.stores = list(stores)
@@ -47,7 +66,8 @@ class CachedFeatureDataset(Dataset):
         self.frames = frames
         self.sampling = sampling
         self.train = train
-        self.dim = sum(s.dim for s in self.stores)
+        self.fusion = fusion
+        self.dim = fused_dim([s.dim for s in self.stores], fusion)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -57,17 +77,19 @@ class CachedFeatureDataset(Dataset):
         cached = self.stores[0].frames
         rng = _draw_rng() if self.train else None
         idx = sample_indices(cached, self.frames, self.sampling, rng=rng, train=self.train)
-        x = np.concatenate([s.load(record.video_id)[idx] for s in self.stores], axis=1).astype(np.float32)
+        x = fuse_streams([s.load(record.video_id)[idx] for s in self.stores], self.fusion).astype(np.float32)
         if self.mean is not None and self.std is not None:
             x = (x - self.mean) / self.std
         return torch.from_numpy(x), torch.tensor(record.label)
 
 
-def feature_stats(records: Sequence[VideoRecord], stores: Sequence[FeatureStore]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-dimension mean and std (floored at 1e-6 of the largest) of the cached features of ``records``."""
+def feature_stats(
+    records: Sequence[VideoRecord], stores: Sequence[FeatureStore], fusion: str = "concat"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and std (floored at 1e-6 of the largest) of the fused cached features of ``records``."""
     total, total_sq, count = 0.0, 0.0, 0
     for r in records:
-        x = np.concatenate([s.load(r.video_id) for s in stores], axis=1).astype(np.float64)
+        x = fuse_streams([s.load(r.video_id) for s in stores], fusion).astype(np.float64)
         total, total_sq, count = total + x.sum(0), total_sq + (x**2).sum(0), count + len(x)
     mean = total / count
     std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
