@@ -44,6 +44,7 @@ COMPRESSION_KEYS = {
         ("ts_vib_lstm", "csv"),
         ("small_lstm", "csv"),
         ("magnitude_lstm", "csv"),
+        ("feature_vib_lstm", "csv"),
     ],
 )
 def test_train_every_model_config(tiny_cfg, tmp_path: Path, model: str, logger: str):
@@ -61,7 +62,7 @@ def test_train_every_model_config(tiny_cfg, tmp_path: Path, model: str, logger: 
     x = torch.randn(3, 17, 6)
     lengths = torch.tensor([17, 17, 17]) if model.startswith("ts") else torch.tensor([17, 5, 9])
     assert scripted(x, lengths).shape == (3, 4)
-    if model.startswith(("vib", "iss", "ts_vib")):  # pruned to a smaller standard layer
+    if model.startswith(("vib", "iss", "ts_vib", "feature_vib")):  # pruned to a smaller standard layer
         assert 0.0 <= saved["test_acc_pruned"] <= 1.0
         assert comp["export_max_abs_diff"] < 1e-5
         assert comp["lstm_params_after"] <= comp["lstm_params_before"]
@@ -69,6 +70,8 @@ def test_train_every_model_config(tiny_cfg, tmp_path: Path, model: str, logger: 
         assert scripted.rnn.original_name == ("LSTM" if "lstm" in model else "GRU")
         assert comp["method"] == {"vib_iss_lstm": "vib+iss", "iss_lstm": "iss"}.get(model, "vib")
         assert (scripted.frontend is not None) == model.startswith("ts")
+        if model == "feature_vib_lstm":  # the feature mask prunes inputs only
+            assert comp["hidden_after"] == comp["hidden_before"] and comp["input_dim_after"] <= 6
     elif model == "magnitude_lstm":  # same shape, 200 parameters left non-zero (biases included)
         state = torch.load(tmp_path / "pruned_state_dict.pt")
         nonzero = sum(int((state[f"rnn.weight_{k}_l0"] != 0).sum()) for k in ("ih", "hh")) + 2 * 4 * 8

@@ -76,9 +76,15 @@ def size_report(
 def kept_sets(model: SequenceClassifier) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices of the kept input features ``J`` and hidden units ``K`` of a VIB model."""
     rnn = model.rnn
-    if not isinstance(rnn, (VIBLSTM, VIBGRU)):
-        raise TypeError(f"compress() needs a VIB recurrent layer, got {type(rnn).__name__}")
-    hidden = torch.nonzero(rnn.kept_hidden_mask(), as_tuple=False).flatten()
+    if isinstance(rnn, (VIBLSTM, VIBGRU)):
+        hidden = torch.nonzero(rnn.kept_hidden_mask(), as_tuple=False).flatten()
+    elif isinstance(rnn, (nn.LSTM, nn.GRU)) and model.input_ib is not None:  # feature mask only: every unit
+        hidden = torch.arange(rnn.hidden_size, device=rnn.weight_hh_l0.device)
+    else:
+        raise TypeError(
+            f"compress() needs a VIB recurrent layer or an input bottleneck, got {type(rnn).__name__} "
+            f"{'with' if model.input_ib is not None else 'without'} an input bottleneck"
+        )
     if model.input_ib is not None:
         inputs = model.input_ib.kept_indices()
     else:
@@ -185,6 +191,15 @@ def compression_report(
     return report
 
 
+def _gate_masks(rnn: nn.Module) -> dict[str, torch.Tensor]:
+    return rnn.gate_masks() if isinstance(rnn, (VIBLSTM, VIBGRU)) else {}
+
+
+def _threshold(model: SequenceClassifier) -> float:
+    gate_ib = getattr(model.rnn, "gate_ib", None)
+    return float((gate_ib if gate_ib is not None else model.input_ib).threshold)
+
+
 def compress(model: SequenceClassifier) -> CompressionResult:
     """Build the compact standard model equivalent to ``model`` evaluated with hard 0/1 masks.
 
@@ -200,10 +215,14 @@ def compress(model: SequenceClassifier) -> CompressionResult:
             f"({len(inputs)}/{rnn.input_size} inputs, {len(hidden)}/{rnn.hidden_size} hidden kept): "
             "lower beta or the IB learning rate"
         )
-    masks = rnn.gate_masks()
-    closed = {gate: torch.nonzero(~masks[gate][hidden], as_tuple=False).flatten() for gate in _CLOSABLE_GATES[cell]}
+    masks = _gate_masks(rnn)
+    closed = {
+        gate: torch.nonzero(~masks[gate][hidden], as_tuple=False).flatten()
+        for gate in _CLOSABLE_GATES[cell]
+        if gate in masks
+    }
     compact = shrink_classifier(model, inputs, hidden, closed)
-    report = compression_report(model, compact, inputs, hidden, float(rnn.gate_ib.threshold))
+    report = compression_report(model, compact, inputs, hidden, _threshold(model))
     report["gate_alive"] = {gate: int(m.sum()) for gate, m in masks.items()}
     report["closed_gates"] = {gate: hidden[shut].tolist() for gate, shut in closed.items()}
     return CompressionResult(model=compact, report=report)
@@ -213,7 +232,7 @@ def collapsed_report(model: SequenceClassifier) -> dict[str, Any]:
     """The report of a model whose bottlenecks kept nothing: the compact model is a constant predictor."""
     rnn = model.rnn
     inputs, hidden = kept_sets(model)
-    report = size_report(rnn, 0, inputs.tolist(), hidden.tolist(), float(rnn.gate_ib.threshold))
-    report["gate_alive"] = {gate: int(m.sum()) for gate, m in rnn.gate_masks().items()}
+    report = size_report(rnn, 0, inputs.tolist(), hidden.tolist(), _threshold(model))
+    report["gate_alive"] = {gate: int(m.sum()) for gate, m in _gate_masks(rnn).items()}
     report["collapsed"] = True
     return report

@@ -87,6 +87,28 @@ def vib_lstm(
 
 
 @register_model
+def feature_vib_lstm(
+    input_size: int,
+    num_classes: int,
+    hidden_size: int = 256,
+    dropout: float = 0.0,
+    head_hidden: int = 0,
+    input_vib: bool = True,
+    ib: Optional[dict[str, Any]] = None,
+) -> SequenceClassifier:
+    """A plain ``nn.LSTM`` behind the feature-mask bottleneck only: the paper's Table 4 ablation
+    "w/o VIB on LSTM" (only input features are pruned; every hidden unit stays)."""
+    if not input_vib:
+        raise ValueError("feature_vib_lstm is the input bottleneck alone; without it use naive_lstm")
+    return SequenceClassifier(
+        rnn=nn.LSTM(input_size, hidden_size, batch_first=True),
+        head=make_head(hidden_size, num_classes, head_hidden),
+        input_ib=InformationBottleneck(input_size, **dict(ib or {})),
+        dropout=dropout,
+    )
+
+
+@register_model
 def vib_gru(
     input_size: int,
     num_classes: int,

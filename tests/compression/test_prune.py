@@ -107,3 +107,18 @@ def test_everything_pruned_raises_clear_error():
     _kill(model.rnn.gate_ib, range(16))
     with pytest.raises(NothingKeptError, match="lower beta"):
         compress(model)
+
+
+def test_feature_mask_only_drops_inputs_and_keeps_every_unit():
+    """feature_vib_lstm (Table 4's "w/o VIB on LSTM"): a plain LSTM behind the input mask compresses to the
+    same LSTM with the pruned input columns removed, exactly."""
+    model = create_model("feature_vib_lstm", input_size=7, num_classes=3, hidden_size=5).eval()
+    _kill(model.input_ib, [0, 4, 6])
+    result = compress(model)
+    compact = result.model.eval()
+    assert result.report["kept_inputs"] == [1, 2, 3, 5]
+    assert result.report["kept_hidden"] == list(range(5))
+    assert result.report["lstm_params_after"] == recurrent_param_count("lstm", 4, 5)
+    assert type(compact.rnn) is nn.LSTM and compact.input_ib is None
+    x = torch.randn(3, 9, 7)
+    assert torch.allclose(model(x), compact(x), atol=1e-6)
