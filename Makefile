@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-video bench-extract test lint format sweep sync-wandb clean
+.PHONY: install demo demo-video bench-extract tables test lint format sweep sync-wandb clean
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ demo-video: install
 # frames/s of decoding, CNN forward and the whole extraction; TV-L1 pairs/s
 bench-extract: install
 	$(BIN)/python scripts/bench_extract.py $(BENCH_ARGS)
+
+# the paper's Tables 1-4 as architectures (no data needed): outputs/tables/architectures.csv
+tables: install
+	$(BIN)/python scripts/paper_tables.py --architectures
 
 test: install
 	WANDB_MODE=disabled $(BIN)/python -m pytest -q
