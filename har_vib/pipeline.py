@@ -11,6 +11,7 @@ from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from har_vib.errors import ConfigError
+from har_vib.reports.sweep import sweep_objective
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for cb in callbacks:
             metrics.update(getattr(cb, "metrics", {}))
             metrics.update({k: v for k, v in getattr(cb, "report", {}).items() if isinstance(v, (int, float))})
+        metrics["objective"] = sweep_objective(metrics, cfg.get("param_budget"))
         if cfg.get("test", True):
             results = trainer.test(module, datamodule=datamodule, ckpt_path=None, verbose=False)
             metrics.update({k: float(v) for k, v in (results[0] if results else {}).items()})

@@ -146,8 +146,9 @@ def test_multirun_beta_sweep_and_report(tmp_path: Path):
     )
     assert report.returncode == 0, report.stderr
     lines = (sweep_dir / "sweep.csv").read_text().splitlines()
-    assert lines[0].startswith("job,model,beta,test_acc")
+    assert lines[0].startswith("job,model,beta,ib_lr,val_acc_pruned,test_acc")
     assert len(lines) == 3 and (sweep_dir / "sweep.png").stat().st_size > 0
+    assert (sweep_dir / "pareto.png").stat().st_size > 0 and "Pareto front" in report.stdout
     assert "| vib_lstm | 0.0001 |" in report.stdout
 
 
@@ -164,3 +165,21 @@ def test_unknown_dataset_name_gives_one_clear_error(tmp_path: Path):
     err = proc.stderr.strip().splitlines()
     assert err[-1].startswith("error: unknown dataset.name='NoSuchSet'") and "BasicMotions" in err[-1]
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_optuna_sweep_over_beta_and_ib_lr_under_a_budget(tmp_path: Path):
+    sweep_dir = tmp_path / "optuna"
+    args = ["-m", "hparams_search=vib_optuna", *TINY, f"hydra.sweep.dir={sweep_dir}"]
+    args += ["hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.n_startup_trials=2", "param_budget=100"]
+    proc = _run_train(args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = (sweep_dir / "optimization_results.yaml").read_text()
+    assert "best_params" in result and "model.ib_lr" in result
+    jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+    assert len(jobs) == 3
+    for job in jobs:  # each trial pruned, exported and scored on validation (what the sweeper maximised)
+        metrics = json.loads((job / "metrics.json").read_text())
+        assert 0.0 <= metrics["val_acc_pruned"] <= 1.0 and (job / "pruned.pt").exists()
+    overrides = {(j / ".hydra" / "overrides.yaml").read_text() for j in jobs}
+    assert len(overrides) == 3  # TPE proposed three different (beta, ib_lr) pairs

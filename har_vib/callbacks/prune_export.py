@@ -72,12 +72,17 @@ class _FitData:
     """What every pruning stage reads and writes: the loaders, the device and the run's metrics."""
 
     train_loader: Iterable
+    val_loader: Iterable
     test_loader: Iterable
     device: torch.device
     metrics: dict[str, Any]
 
     def accuracy(self, model: torch.nn.Module) -> float:
         return evaluate_accuracy(model, self.test_loader, self.device)
+
+    def val_accuracy(self, model: torch.nn.Module) -> float:
+        """Accuracy on the validation split: what sweeps select by (the test split stays untouched)."""
+        return evaluate_accuracy(model, self.val_loader, self.device)
 
 
 class PruneExportCallback(L.Callback):
@@ -130,9 +135,10 @@ class PruneExportCallback(L.Callback):
         dm = trainer.datamodule
         net: SequenceClassifier = pl_module.net
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        fit = _FitData(dm.train_dataloader(), dm.test_dataloader(), pl_module.device, {})
+        fit = _FitData(dm.train_dataloader(), dm.val_dataloader(), dm.test_dataloader(), pl_module.device, {})
         metrics = fit.metrics
         metrics["test_acc"] = fit.accuracy(net)
+        metrics["val_acc"] = fit.val_accuracy(net)
         if net.is_vib:
             report, compact = self._prune(net, fit, getattr(pl_module, "iss_stage", None))
         elif getattr(pl_module, "uses_iss", False):
@@ -144,6 +150,8 @@ class PruneExportCallback(L.Callback):
             report, compact = _naive_report(net), net
         if compact is not None:
             export_compact(compact, self.output_dir)
+        if metrics.get("test_acc_pruned") is not None:
+            metrics["val_acc_pruned"] = fit.val_accuracy(compact if compact is not None else net)
         history = getattr(pl_module, "alive_history", [])
         if history:
             plot_alive_history(history, self.output_dir / "sparsity.png")

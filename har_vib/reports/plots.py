@@ -1,10 +1,12 @@
-"""Matplotlib figures: alive units over training, and a beta sweep's accuracy and size against beta."""
+"""Matplotlib figures: alive units over training, a beta sweep's accuracy and size against beta, and the
+accuracy-size Pareto front of a sweep."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import matplotlib
 
@@ -57,6 +59,48 @@ def plot_beta_sweep(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     ax_acc.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="best")
     ax_acc.grid(True, alpha=0.3)
     ax_acc.set_title("beta sweep: accuracy and size")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_pareto(
+    rows: Sequence[dict[str, Any]],
+    front: Sequence[dict[str, Any]],
+    path: str | Path,
+    accuracy: Callable[[dict[str, Any]], Optional[float]],
+) -> Path:
+    """Accuracy against LSTM parameters (log x) for every run, the Pareto front joined: the paper's Figure 5
+    in spirit (compression rises with beta until accuracy falls off)."""
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    pts = [(r["lstm_params_after"], accuracy(r), r.get("beta")) for r in rows]
+    pts = [p for p in pts if p[0] is not None and p[1] is not None]
+    if pts:
+        sc = ax.scatter(
+            [max(p[0], 1) for p in pts],
+            [100 * p[1] for p in pts],
+            c=[math.log10(p[2]) if p[2] else 0.0 for p in pts],
+            cmap="viridis",
+            s=28,
+            label="runs",
+        )
+        fig.colorbar(sc, ax=ax, label="log10 beta")
+    if front:
+        ax.step(
+            [max(r["lstm_params_after"], 1) for r in front],
+            [100 * accuracy(r) for r in front],
+            "r-",
+            where="post",
+            label="Pareto front",
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("LSTM parameters (exported model)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("accuracy vs size")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from omegaconf import OmegaConf
 
@@ -13,6 +15,8 @@ COLUMNS = (
     "job",
     "model",
     "beta",
+    "ib_lr",
+    "val_acc_pruned",
     "test_acc",
     "test_acc_pruned",
     "test_acc_pruned_before_finetune",
@@ -22,6 +26,19 @@ COLUMNS = (
     "lstm_params_after",
     "compression_ratio",
 )
+
+
+def sweep_objective(metrics: Mapping[str, Any], budget: Optional[float] = None) -> Optional[float]:
+    """What a sweeper maximises: validation accuracy of the exported model (of the trained one when nothing
+    is pruned). With an LSTM parameter ``budget``, a run over it scores ``-log10(params / budget) < 0``: below
+    every run within budget, and higher the closer it comes."""
+    acc = metrics.get("val_acc_pruned", metrics.get("val_acc"))
+    if acc is None:
+        return None
+    params = metrics.get("lstm_params_after")
+    if not budget or params is None or params <= budget:
+        return float(acc)
+    return -math.log10(params / budget)
 
 
 def collect_sweep(folder: str | Path) -> list[dict[str, Any]]:
@@ -39,7 +56,12 @@ def collect_sweep(folder: str | Path) -> list[dict[str, Any]]:
         if not metrics_path.exists() or not comp_path.exists():
             continue
         cfg = OmegaConf.load(cfg_path)
-        row: dict[str, Any] = {"job": job.name, "model": cfg.model.net.name, "beta": float(cfg.beta)}
+        row: dict[str, Any] = {
+            "job": job.name,
+            "model": cfg.model.net.name,
+            "beta": float(cfg.beta),
+            "ib_lr": float(cfg.model.get("ib_lr", float("nan"))),
+        }
         row.update(json.loads(metrics_path.read_text()))
         comp = json.loads(comp_path.read_text())
         row.update({k: comp.get(k) for k in COLUMNS if k in comp})
@@ -47,6 +69,24 @@ def collect_sweep(folder: str | Path) -> list[dict[str, Any]]:
     if not rows:
         raise FileNotFoundError(f"no finished job (metrics.json + compression.json) under {root}")
     return sorted(rows, key=lambda r: (r["model"], r["beta"]))
+
+
+def final_accuracy(row: Mapping[str, Any]) -> Optional[float]:
+    """Test accuracy of the exported model: the pruned one when the run pruned, else the trained one."""
+    acc = row.get("test_acc_pruned")
+    return row.get("test_acc") if acc is None else acc
+
+
+def pareto_front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs no other run beats on both axes (fewer LSTM parameters and higher test accuracy), by size."""
+    points = [r for r in rows if r.get("lstm_params_after") is not None and final_accuracy(r) is not None]
+    points.sort(key=lambda r: (r["lstm_params_after"], -final_accuracy(r)))
+    front, best = [], -1.0
+    for r in points:
+        if final_accuracy(r) > best:
+            front.append(r)
+            best = final_accuracy(r)
+    return front
 
 
 def write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
@@ -69,8 +109,10 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             return f"{100 * value:.1f}"
         if key == "compression_ratio":
             return f"{value:.1f}x"
-        if key == "beta":
-            return f"{value:g}"
+        if key in ("beta", "ib_lr"):
+            return f"{value:.3g}"
+        if key.startswith("val_acc"):
+            return f"{100 * value:.1f}"
         return str(value)
 
     cols = [c for c in COLUMNS if c != "job"]
