@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-video bench-extract tables test lint format sweep sync-wandb clean
+.PHONY: install demo demo-video bench-extract tables compare test lint format sweep sync-wandb clean
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ bench-extract: install
 # the paper's Tables 1-4 as architectures (no data needed): outputs/tables/architectures.csv
 tables: install
 	$(BIN)/python scripts/paper_tables.py --architectures
+
+# every compression method on BasicMotions and the synthetic videos, 3 seeds: outputs/compare/compare.md
+compare: install
+	WANDB_MODE=disabled $(BIN)/python scripts/compare_methods.py $(COMPARE_ARGS)
 
 test: install
 	WANDB_MODE=disabled $(BIN)/python -m pytest -q

@@ -23,9 +23,9 @@ from har_vib.reports.paper_tables import (  # noqa: E402
     architecture_table,
     markdown,
     result_tables,
-    write_csv,
     write_result_tables,
 )
+from har_vib.utils.io import write_csv_rows  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --architectures, --runs FOLDER..., or both")
     if args.architectures:
         rows = architecture_table()
-        path = write_csv(rows, args.out / "architectures.csv", ARCHITECTURE_COLUMNS)
+        path = write_csv_rows(rows, args.out / "architectures.csv", ARCHITECTURE_COLUMNS)
         print(markdown(rows, [c for c in ARCHITECTURE_COLUMNS if c != "note"]))
         print(f"\nwrote {path}")
     if args.runs:

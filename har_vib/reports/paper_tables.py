@@ -3,7 +3,6 @@ result tables from run folders, with the paper's figures beside ours."""
 
 from __future__ import annotations
 
-import csv
 import json
 import statistics
 from collections.abc import Iterable, Sequence
@@ -21,7 +20,7 @@ from torch import nn
 from har_vib.compression.params import deployable_param_count, recurrent_weight_count
 from har_vib.datamodules.video_datasets import fused_dim
 from har_vib.reports.paper import DATASET_CLASSES, PAPER_ROWS, TABLE_TITLES, PaperRow, matches_printed, parse_count
-from har_vib.utils.io import atomic_save
+from har_vib.utils.io import atomic_save, write_csv_rows
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -131,20 +130,6 @@ def architecture_row(row: PaperRow) -> dict[str, Any]:
 def architecture_table(rows: Iterable[PaperRow] = PAPER_ROWS) -> list[dict[str, Any]]:
     """Every paper row's architecture counts (instantiates each row's model; needs no data)."""
     return [architecture_row(r) for r in rows]
-
-
-def write_csv(rows: Sequence[dict[str, Any]], path: str | Path, columns: Sequence[str]) -> Path:
-    """Write ``rows`` atomically with ``columns`` as the header."""
-    path = Path(path)
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-
-    atomic_save(write, path)
-    return path
 
 
 def markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -264,7 +249,7 @@ def write_result_tables(tables: dict[str, list[dict[str, Any]]], out_dir: str | 
     """``<table>.csv`` per table and one ``tables.md`` with them all, under ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = [write_csv(rows, out / f"{name}.csv", RESULT_COLUMNS) for name, rows in tables.items()]
+    written = [write_csv_rows(rows, out / f"{name}.csv", RESULT_COLUMNS) for name, rows in tables.items()]
     text = "\n\n".join(f"### {TABLE_TITLES[name]}\n\n{markdown(rows, RESULT_COLUMNS)}" for name, rows in tables.items())
     md = out / "tables.md"
     atomic_save(lambda tmp: Path(tmp).write_text(text + "\n"), md)

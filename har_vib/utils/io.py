@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,19 @@ def atomic_save(write: Callable[[str], None], path: str | Path) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_csv_rows(rows: Sequence[Mapping[str, Any]], path: str | Path, columns: Sequence[str]) -> Path:
+    """Write ``rows`` as CSV with ``columns`` as the header (other keys ignored), atomically."""
+
+    def _write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_save(_write, path)
+    return Path(path)
 
 
 def write_json(data: Any, path: str | Path) -> None:

@@ -1,0 +1,54 @@
+"""make compare: controls sized from the VIB run, a real run recorded and reused, the summary table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from har_vib.reports.compare import RunResult, markdown, matched_overrides, run_one, summarise
+from tests.conftest import TINY_RUN
+
+
+def _result(method: str, seed: int, acc: float, params: int = 100, ratio: float = 10.0) -> RunResult:
+    return RunResult("d", method, seed, Path("."), acc, params, ratio, 3, 2.0)
+
+
+def test_controls_are_sized_from_the_same_seeds_vib_run():
+    vib = _result("vib_lstm", 0, 0.9, params=2052)
+    assert matched_overrides("small_lstm", vib) == ["model.net.hidden_size=3"]
+    assert matched_overrides("magnitude_lstm", vib) == ["model.magnitude_keep=2052"]
+    assert matched_overrides("naive_lstm", None) == []
+    with pytest.raises(ValueError, match="run vib_lstm first"):
+        matched_overrides("small_lstm", None)
+
+
+def test_summary_is_mean_and_std_over_seeds():
+    rows = summarise([_result("vib_lstm", 0, 0.8, 100), _result("vib_lstm", 1, 0.9, 200, 20.0)])
+    assert rows == [
+        {
+            "dataset": "d",
+            "method": "vib_lstm",
+            "runs": 2,
+            "lstm_params": 150,
+            "compression_ratio": 15.0,
+            "acc_mean": 85.0,
+            "acc_std": 7.1,
+            "wall_s": 2.0,
+        }
+    ]
+    assert "| d | vib_lstm | 2 | 150 | 15.0x | 85.0 +- 7.1 | 2 |" in markdown(rows)
+
+
+@pytest.mark.slow
+def test_a_run_is_recorded_then_reused(tmp_path: Path):
+    result = run_one("basicmotions", "vib_lstm", 0, tmp_path, ["dataset.batch_size=8", *TINY_RUN])
+    folder = tmp_path / "basicmotions" / "vib_lstm" / "seed0"
+    assert result.folder == folder and (folder / "pruned.pt").exists() and result.wall_s > 0
+    assert 0.0 <= result.accuracy <= 1.0 and result.lstm_params > 0
+
+    def must_not_run(args):
+        raise AssertionError(f"a finished run was trained again: {args}")
+
+    again = run_one("basicmotions", "vib_lstm", 0, tmp_path, runner=must_not_run)
+    assert again == result
