@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-video bench-extract tables compare test lint format sweep sync-wandb clean
+.PHONY: install demo demo-video bench-extract bench tables compare test lint format sweep sync-wandb clean
 
 install: $(STAMP)
 
@@ -25,6 +25,11 @@ demo-video: install
 # frames/s of decoding, CNN forward and the whole extraction; TV-L1 pairs/s
 bench-extract: install
 	$(BIN)/python scripts/bench_extract.py $(BENCH_ARGS)
+
+# single-core latency, naive vs compact, eager / TorchScript / onnxruntime: the paper-scale case (no data), or
+# a run folder with `make bench RUN=outputs/runs/<time>`
+bench: install
+	$(BIN)/python scripts/bench_inference.py $(if $(RUN),$(RUN),--paper-scale) --json $(if $(RUN),$(RUN)/bench.json,outputs/bench_paper_scale.json) $(BENCH_ARGS)
 
 # the paper's Tables 1-4 as architectures (no data needed): outputs/tables/architectures.csv
 tables: install

@@ -183,3 +183,30 @@ def test_optuna_sweep_over_beta_and_ib_lr_under_a_budget(tmp_path: Path):
         assert 0.0 <= metrics["val_acc_pruned"] <= 1.0 and (job / "pruned.pt").exists()
     overrides = {(j / ".hydra" / "overrides.yaml").read_text() for j in jobs}
     assert len(overrides) == 3  # TPE proposed three different (beta, ib_lr) pairs
+
+
+@pytest.mark.slow
+def test_distillation_and_int8_stages_after_pruning(tiny_cfg, tmp_path: Path):
+    train(tiny_cfg("model=naive_lstm", "model.net.hidden_size=32"))  # the teacher
+    teacher = tmp_path.parent / f"{tmp_path.name}-teacher.pt"
+    (tmp_path / "pruned.pt").rename(teacher)
+    train(
+        tiny_cfg(
+            "model=vib_lstm",
+            f"callbacks.prune_export.distill.teacher={teacher}",
+            "callbacks.prune_export.quantize=true",
+            "callbacks.prune_export.finetune_epochs=3",
+        )
+    )
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    comp = json.loads((tmp_path / "compression.json").read_text())
+    assert comp["distill"]["teacher"] == str(teacher) and 0.0 <= saved["test_acc_pruned_ce"] <= 1.0
+    assert comp["onnx_max_abs_diff"] < 1e-5 and comp["torchscript_max_abs_diff"] < 1e-5
+    fp32, int8 = comp["deploy"]
+    assert (fp32["stage"], int8["stage"]) == ("fp32", "int8")
+    assert fp32["test_acc"] == pytest.approx(saved["test_acc_pruned"]) == pytest.approx(fp32["onnx_test_acc"])
+    # stated tolerance: int8 within 3 of the 40 test sequences of the fp32 compact model
+    assert abs(int8["test_acc"] - fp32["test_acc"]) <= 3 / 40 and abs(int8["onnx_test_acc"] - fp32["test_acc"]) <= 3 / 40
+    # (a compact model of a few units is smaller in fp32: int8 adds scales and zero points per tensor)
+    assert int8["onnx_bytes"] == (tmp_path / "pruned_int8.onnx").stat().st_size > 0
+    assert saved["test_acc_int8"] == int8["test_acc"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Optional
 
@@ -23,10 +23,13 @@ from har_vib.compression import (
     recurrent_weight_count,
     write_json,
 )
+from har_vib.compression.distill import distillation_loss_fn, load_teacher
 from har_vib.compression.iss import ISSStage, group_lasso_penalty, iss_compress, zero_small_weights_
 from har_vib.compression.magnitude import apply_masks_, magnitude_masks, nonzero_param_count
+from har_vib.compression.onnx_export import has_dynamic_time
 from har_vib.compression.params import deployable_param_count
 from har_vib.compression.prune import size_report
+from har_vib.deploy.stages import deploy_stages
 from har_vib.models.sequence_classifier import SequenceClassifier
 from har_vib.reports.plots import plot_alive_history
 
@@ -93,6 +96,11 @@ class PruneExportCallback(L.Callback):
         weights: ``"last"`` prunes the weights fit ended with; ``"best"`` reloads the best checkpoint first.
         finetune_epochs: epochs of fine-tuning of the compact model (its pruning pattern fixed); 0 skips it.
         finetune_lr, finetune_weight_decay, grad_clip: fine-tuning optimiser settings (Adam).
+        distill: ``{teacher, temperature, alpha}``; with a teacher (a finished run folder, e.g. of
+            ``model=naive_lstm``, or a TorchScript file) the compact model is fine-tuned on the distillation loss,
+            and a copy fine-tuned on cross-entropy alone is evaluated beside it (``test_acc_pruned_ce``).
+        quantize: also write ``pruned_int8.onnx`` (dynamic int8) and report its accuracy, size and latency
+            beside the fp32 export (``compression.json: deploy``).
 
     A VIB model whose LightningModule has an ``iss_stage`` (``model=vib_iss_lstm``) gets the ISS stage between
     pruning and fine-tuning (METHODS.md 1.13).
@@ -106,6 +114,8 @@ class PruneExportCallback(L.Callback):
         finetune_lr: float = 1e-3,
         finetune_weight_decay: float = 0.0,
         grad_clip: Optional[float] = 1.0,
+        distill: Optional[Mapping[str, Any]] = None,
+        quantize: bool = False,
     ) -> None:
         if weights not in ("last", "best"):
             raise ValueError(f"weights must be 'last' or 'best', got {weights!r}")
@@ -115,6 +125,8 @@ class PruneExportCallback(L.Callback):
         self.finetune_lr = finetune_lr
         self.finetune_weight_decay = finetune_weight_decay
         self.grad_clip = grad_clip
+        self.distill = dict(distill or {})
+        self.quantize = quantize
         self.metrics: dict[str, Any] = {}
         self.report: dict[str, Any] = {}
 
@@ -149,7 +161,16 @@ class PruneExportCallback(L.Callback):
         else:
             report, compact = _naive_report(net), net
         if compact is not None:
-            export_compact(compact, self.output_dir)
+            x, lengths, _ = next(iter(fit.test_loader))
+            exported = export_compact(compact, self.output_dir, (x, lengths))
+            report["torchscript_max_abs_diff"] = exported["torchscript_max_abs_diff"]
+            report["onnx_max_abs_diff"] = exported["onnx_max_abs_diff"]
+            if has_dynamic_time(compact):  # a deployable nn.LSTM/GRU: fp32 and int8 side by side
+                clip = (x[:1], lengths[:1])
+                report["deploy"] = deploy_stages(compact, exported["onnx"], fit.test_loader, self.quantize, clip)
+                for row in report["deploy"][1:]:
+                    metrics[f"test_acc_{row['stage']}"] = row["test_acc"]
+                    metrics[f"onnx_test_acc_{row['stage']}"] = row["onnx_test_acc"]
         if metrics.get("test_acc_pruned") is not None:
             metrics["val_acc_pruned"] = fit.val_accuracy(compact if compact is not None else net)
         history = getattr(pl_module, "alive_history", [])
@@ -202,7 +223,17 @@ class PruneExportCallback(L.Callback):
         fit.metrics["test_acc_pruned_before_finetune"] = fit.accuracy(compact)
         if stage is not None:
             compact, report = stage(compact, report)
-        self._finetune(compact, fit, after_step=after_step)
+        teacher_path = self.distill.get("teacher")
+        if teacher_path:
+            plain = copy.deepcopy(compact)
+            self._finetune(plain, fit, after_step=after_step)
+            fit.metrics["test_acc_pruned_ce"] = fit.accuracy(plain)
+            temperature, alpha = float(self.distill.get("temperature", 4.0)), float(self.distill.get("alpha", 0.7))
+            loss_fn = distillation_loss_fn(load_teacher(str(teacher_path), fit.device), temperature, alpha)
+            self._finetune(compact, fit, after_step=after_step, loss_fn=loss_fn)
+            report["distill"] = {"teacher": str(teacher_path), "temperature": temperature, "alpha": alpha}
+        else:
+            self._finetune(compact, fit, after_step=after_step)
         report["finetune_epochs"] = self.finetune_epochs
         fit.metrics["test_acc_pruned"] = fit.accuracy(compact)
         return report, compact

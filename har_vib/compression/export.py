@@ -1,14 +1,17 @@
-"""Export a compact model: TorchScript (loadable without har_vib) and a plain state dict with its spec."""
+"""Export a compact model: TorchScript and ONNX (both loadable without har_vib) and a plain state dict with its
+spec."""
 
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from torch import nn
 
+from har_vib.compression.onnx_export import export_onnx, has_dynamic_time, onnx_max_abs_diff
 from har_vib.compression.params import cell_type
 from har_vib.models.sequence_classifier import SequenceClassifier
 from har_vib.utils.io import atomic_save, write_json
@@ -35,10 +38,29 @@ def model_spec(model: SequenceClassifier) -> dict[str, Any]:
     }
 
 
-def export_compact(model: SequenceClassifier, out_dir: str | Path) -> dict[str, str]:
-    """Write ``pruned.pt`` (TorchScript), ``pruned_state_dict.pt`` and ``pruned_spec.json`` into ``out_dir``."""
+def parity_inputs(
+    x: torch.Tensor, lengths: torch.Tensor, other_length: bool = True
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The example batch, and a second one with another batch size (and clip length, with ``other_length``)
+    drawn at the first one's scale, which proves the exported axes are dynamic."""
+    b, t, f = x.shape
+    gen = torch.Generator().manual_seed(0)
+    other_t = t + 3 if other_length else t
+    x2 = torch.randn(b + 1, other_t, f, generator=gen) * x.float().std().clamp(min=1e-3) + x.float().mean()
+    return [(x, lengths), (x2, torch.full((b + 1,), other_t, dtype=torch.long))]
+
+
+def export_compact(
+    model: SequenceClassifier,
+    out_dir: str | Path,
+    example: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
+) -> dict[str, Any]:
+    """Write ``pruned.pt`` (TorchScript), ``pruned_state_dict.pt`` and ``pruned_spec.json`` into ``out_dir``;
+    with an ``example`` batch ``(x, lengths)`` also ``pruned.onnx``, and the largest logit difference of the
+    TorchScript and ONNX files against PyTorch on it and on a batch of another size and length.
+    ``model`` itself is left where it is (the export works on a CPU copy)."""
     out = Path(out_dir)
-    model = model.eval().cpu()
+    model = copy.deepcopy(model).eval().cpu()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
         scripted = torch.jit.script(model)
@@ -50,4 +72,19 @@ def export_compact(model: SequenceClassifier, out_dir: str | Path) -> dict[str, 
     atomic_save(lambda tmp: torch.jit.save(scripted, tmp), paths["torchscript"])
     atomic_save(lambda tmp: torch.save(model.state_dict(), tmp), paths["state_dict"])
     write_json(model_spec(model), paths["spec"])
-    return {k: str(v) for k, v in paths.items()}
+    result: dict[str, Any] = {k: str(v) for k, v in paths.items()}
+    if example is not None:
+        x, lengths = example[0].cpu().float(), example[1].cpu().long()
+        if model.frontend is not None:  # temporal segments take equal-length clips only
+            lengths = torch.full_like(lengths, x.shape[1])
+        paths["onnx"] = export_onnx(model, out / "pruned.onnx", x, lengths)
+        result["onnx"] = str(paths["onnx"])
+        loaded = torch.jit.load(str(paths["torchscript"]))
+        onnx_diff = ts_diff = 0.0
+        for xi, li in parity_inputs(x, lengths, other_length=has_dynamic_time(model)):
+            with torch.no_grad():
+                ts_diff = max(ts_diff, float((loaded(xi, li) - model(xi, li)).abs().max()))
+            onnx_diff = max(onnx_diff, onnx_max_abs_diff(model, paths["onnx"], xi, li))
+        result["torchscript_max_abs_diff"], result["onnx_max_abs_diff"] = ts_diff, onnx_diff
+        result["onnx_dynamic_axes"] = ["batch", "time"] if has_dynamic_time(model) else ["batch"]
+    return result

@@ -47,9 +47,11 @@ def finetune(
     on_epoch_end: Optional[Callable[[int, float], None]] = None,
     penalty: Optional[Callable[[nn.Module], torch.Tensor]] = None,
     after_step: Optional[Callable[[nn.Module], object]] = None,
+    loss_fn: Optional[Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = None,
 ) -> list[float]:
     """Train ``model`` with Adam on cross-entropy for ``epochs`` epochs; return the mean loss per epoch.
 
+    ``loss_fn(logits, x, lengths, y)`` replaces cross-entropy (e.g. distillation from a teacher);
     ``penalty(model)`` is added to the loss (e.g. ISS group lasso); ``after_step(model)`` runs after every
     optimiser step (e.g. zeroing small weights).
     """
@@ -65,7 +67,8 @@ def finetune(
         for x, lengths, y in train_batches:
             if device is not None:
                 x, lengths, y = x.to(device), lengths.to(device), y.to(device)
-            loss = F.cross_entropy(model(x, lengths), y)
+            logits = model(x, lengths)
+            loss = F.cross_entropy(logits, y) if loss_fn is None else loss_fn(logits, x, lengths, y)
             if penalty is not None:
                 loss = loss + penalty(model)
             optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,1 @@
+"""Deployment: rebuilding exported models, and their single-thread CPU latency."""

@@ -1,0 +1,60 @@
+"""The latency benchmark: a run folder's export is rebuilt exactly, compared against its original size under
+every runtime, and reported as rows with the documented keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from har_vib.compression import compress
+from har_vib.compression.export import export_compact
+from har_vib.deploy.latency import RUNTIMES, compare_latency, markdown
+from har_vib.deploy.models import PAPER_COMPACT_HIDDEN, paper_scale_pair, run_pair
+from har_vib.models import create_model
+
+
+def _tiny_run(folder: Path) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = create_model("vib_lstm", input_size=12, num_classes=3, hidden_size=10, head_hidden=6).eval()
+    with torch.no_grad():
+        model.input_ib.logvar[[0, 5, 7]] = 10.0
+        model.rnn.gate_ib.logvar[[1, 4]] = 10.0
+    result = compress(model)
+    x = torch.randn(2, 5, 12)
+    export_compact(result.model, folder, (x, torch.tensor([5, 3])))
+    (folder / "compression.json").write_text(json.dumps(result.report))
+    return result.model
+
+
+def test_run_pair_rebuilds_the_export_and_sizes_the_naive_model(tmp_path: Path):
+    compact_ref = _tiny_run(tmp_path)
+    naive, compact, features = run_pair(tmp_path)
+    assert features == 12 and naive.rnn.input_size == 12 and naive.rnn.hidden_size == 10
+    assert compact.rnn.input_size == 9 and compact.rnn.hidden_size == 8
+    scripted = torch.jit.load(str(tmp_path / "pruned.pt"))
+    x, lengths = torch.randn(3, 7, 12), torch.tensor([7, 2, 5])
+    with torch.no_grad():
+        assert torch.allclose(compact(x, lengths), scripted(x, lengths), atol=1e-6)
+        assert torch.allclose(compact(x, lengths), compact_ref.eval()(x, lengths), atol=1e-6)
+    assert naive(x, lengths).shape == (3, 3)
+
+
+def test_latency_rows_cover_every_runtime_and_batch(tmp_path: Path):
+    _tiny_run(tmp_path)
+    naive, compact, features = run_pair(tmp_path)
+    rows = compare_latency(naive, compact, features, batches=(1, 3), steps=4, min_seconds=0.01)
+    assert [(r["runtime"], r["batch"]) for r in rows] == [(rt, b) for b in (1, 3) for rt in RUNTIMES]
+    for r in rows:
+        assert r["naive_us"] > 0 and r["compact_us"] > 0 and r["naive"]["reps"] >= 20
+        assert r["speedup"] == round(r["naive_us"] / r["compact_us"], 1)
+    assert "| onnxruntime | 3 |" in markdown(rows)
+
+
+def test_paper_scale_pair_has_the_papers_sizes():
+    naive, compact, features = paper_scale_pair()
+    count = lambda m: sum(p.numel() for p in m.rnn.parameters())  # noqa: E731
+    assert features == 2048 and count(naive) == 4 * 2048 * 4096 + 8 * 2048 == 33_570_816
+    assert count(compact) == 4 * 9 * (9 + 46) + 8 * 9 == 2052 and compact.rnn.hidden_size == PAPER_COMPACT_HIDDEN
+    assert compact(torch.randn(1, 25, 2048)).shape == (1, 11)
