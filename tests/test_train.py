@@ -206,7 +206,9 @@ def test_distillation_and_int8_stages_after_pruning(tiny_cfg, tmp_path: Path):
     assert (fp32["stage"], int8["stage"]) == ("fp32", "int8")
     assert fp32["test_acc"] == pytest.approx(saved["test_acc_pruned"]) == pytest.approx(fp32["onnx_test_acc"])
     # stated tolerance: int8 within 3 of the 40 test sequences of the fp32 compact model
-    assert abs(int8["test_acc"] - fp32["test_acc"]) <= 3 / 40 and abs(int8["onnx_test_acc"] - fp32["test_acc"]) <= 3 / 40
+    assert (
+        abs(int8["test_acc"] - fp32["test_acc"]) <= 3 / 40 and abs(int8["onnx_test_acc"] - fp32["test_acc"]) <= 3 / 40
+    )
     # (a compact model of a few units is smaller in fp32: int8 adds scales and zero points per tensor)
     assert int8["onnx_bytes"] == (tmp_path / "pruned_int8.onnx").stat().st_size > 0
     assert saved["test_acc_int8"] == int8["test_acc"]
