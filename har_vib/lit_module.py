@@ -30,6 +30,18 @@ def alive_counts(net: SequenceClassifier) -> dict[str, int]:
     return counts
 
 
+def two_group_adam(net: torch.nn.Module, hp: Any) -> torch.optim.Optimizer:
+    """Adam with the bottleneck parameters (``mu``, ``log sigma^2``) at ``hp.ib_lr`` / ``hp.ib_weight_decay``
+    and everything else at ``hp.lr`` / ``hp.weight_decay``."""
+    ib_params = [p for m in net.modules() if isinstance(m, InformationBottleneck) for p in m.parameters()]
+    ib_ids = {id(p) for p in ib_params}
+    rest = [p for p in net.parameters() if id(p) not in ib_ids]
+    groups = [{"params": rest, "lr": hp.lr, "weight_decay": hp.weight_decay}]
+    if ib_params:
+        groups.append({"params": ib_params, "lr": hp.ib_lr, "weight_decay": hp.ib_weight_decay})
+    return torch.optim.Adam(groups)
+
+
 class SequenceLitModule(L.LightningModule):
     """Trains a :class:`SequenceClassifier` (plain or VIB) on ``(x, lengths, y)`` batches.
 
@@ -143,10 +155,4 @@ class SequenceLitModule(L.LightningModule):
         self.log("test/acc", self.test_acc, on_epoch=True, batch_size=len(y))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        ib_params = [p for m in self.net.modules() if isinstance(m, InformationBottleneck) for p in m.parameters()]
-        ib_ids = {id(p) for p in ib_params}
-        rest = [p for p in self.net.parameters() if id(p) not in ib_ids]
-        groups = [{"params": rest, "lr": self.hparams.lr, "weight_decay": self.hparams.weight_decay}]
-        if ib_params:
-            groups.append({"params": ib_params, "lr": self.hparams.ib_lr, "weight_decay": self.hparams.ib_weight_decay})
-        return torch.optim.Adam(groups)
+        return two_group_adam(self.net, self.hparams)

@@ -1,5 +1,6 @@
 """Lightning callbacks."""
 
 from har_vib.callbacks.prune_export import PruneExportCallback
+from har_vib.callbacks.vibnet_prune import VIBNetPruneCallback
 
-__all__ = ["PruneExportCallback"]
+__all__ = ["PruneExportCallback", "VIBNetPruneCallback"]

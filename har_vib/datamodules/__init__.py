@@ -1,6 +1,7 @@
 """Lightning DataModules."""
 
+from har_vib.datamodules.image_datamodule import ImageDataModule
 from har_vib.datamodules.ts_datamodule import TimeSeriesDataModule
 from har_vib.datamodules.video_datamodule import VideoDataModule
 
-__all__ = ["TimeSeriesDataModule", "VideoDataModule"]
+__all__ = ["ImageDataModule", "TimeSeriesDataModule", "VideoDataModule"]

@@ -1,0 +1,124 @@
+"""At the end of fit on images: prune the VIBNet bottlenecks into a smaller standard network, check it against
+the bottlenecked net, evaluate, export (TorchScript, ONNX) and write metrics.json / compression.json."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from har_vib.callbacks.prune_export import log_summary
+from har_vib.reports.plots import plot_alive_history
+from har_vib.utils.io import atomic_save, write_json
+from har_vib.vibnet.prune import architecture_counts, prune_network
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def image_accuracy(model: nn.Module, batches: Iterable, device: torch.device) -> float:
+    """Top-1 accuracy of ``model`` (eval mode) over ``(x, y)`` batches."""
+    model.eval()
+    correct = total = 0
+    for x, y in batches:
+        correct += int((model(x.to(device)).argmax(-1) == y.to(device)).sum())
+        total += len(y)
+    return correct / max(total, 1)
+
+
+@torch.no_grad()
+def max_abs_diff(a: nn.Module, b: nn.Module, batches: Iterable, device: torch.device) -> float:
+    """Largest logit difference of two models over ``(x, y)`` batches."""
+    a.eval()
+    b.eval()
+    return max(float((a(x.to(device)) - b(x.to(device))).abs().max()) for x, _ in batches)
+
+
+def export_image_model(model: nn.Module, out_dir: Path, example: torch.Tensor) -> dict[str, str]:
+    """``pruned.pt`` (TorchScript) and ``pruned.onnx`` (dynamic batch) of ``model``, from a CPU copy."""
+    import copy
+
+    model = copy.deepcopy(model).eval().cpu()
+    example = example.cpu()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.script(model)
+        atomic_save(lambda tmp: torch.jit.save(scripted, tmp), out_dir / "pruned.pt")
+
+        def write_onnx(tmp: str) -> None:
+            torch.onnx.export(
+                model,
+                (example,),
+                tmp,
+                dynamo=False,
+                input_names=["x"],
+                output_names=["logits"],
+                dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
+            )
+
+        atomic_save(write_onnx, out_dir / "pruned.onnx")
+    return {"torchscript": str(out_dir / "pruned.pt"), "onnx": str(out_dir / "pruned.onnx")}
+
+
+class VIBNetPruneCallback(L.Callback):
+    """Writes ``metrics.json``, ``compression.json`` (rW, rN, FLOPs, activations, errors), ``pruned.pt``,
+    ``pruned.onnx`` and ``sparsity.png`` into ``output_dir``."""
+
+    def __init__(self, output_dir: str) -> None:
+        self.output_dir = Path(output_dir)
+        self.metrics: dict[str, Any] = {}
+        self.report: dict[str, Any] = {}
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or getattr(trainer, "fast_dev_run", False):
+            return
+        dm, net, device = trainer.datamodule, pl_module.net, pl_module.device
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        test, val = dm.test_dataloader(), dm.val_dataloader()
+        shape = tuple(dm.input_dim)
+        metrics: dict[str, Any] = {"test_acc": image_accuracy(net, test, device)}
+        if val:
+            metrics["val_acc"] = image_accuracy(net, val, device)
+        if net.is_vib:
+            pruned = prune_network(net, shape)
+            compact = pruned.model
+            report = {
+                "method": "vibnet",
+                **pruned.report,
+                "export_max_abs_diff": max_abs_diff(net, compact, test, device),
+            }
+            metrics["test_acc_pruned"] = image_accuracy(compact, test, device)
+            if val:
+                metrics["val_acc_pruned"] = image_accuracy(compact, val, device)
+        else:
+            compact = net
+            counts = architecture_counts(net, shape)
+            report = {"method": "none", **{f"{k}_before": v for k, v in counts.items()}}
+            report.update({f"{k}_after": v for k, v in counts.items()})
+            report.update({"rW": 1.0, "rN": 1.0, "flops_ratio": 1.0, "activation_ratio": 1.0})
+        metrics["test_error"] = 1.0 - metrics.get("test_acc_pruned", metrics["test_acc"])
+        x, _ = next(iter(test))
+        export_image_model(compact, self.output_dir, x[:2])
+        history = getattr(pl_module, "alive_history", [])
+        if history:
+            plot_alive_history(history, self.output_dir / "sparsity.png")
+        net.train()
+        write_json(metrics, self.output_dir / "metrics.json")
+        write_json(report, self.output_dir / "compression.json")
+        self.metrics, self.report = metrics, report
+        log_summary(trainer, {**metrics, **report})
+        log.info("metrics: %s", metrics)
+        log.info(
+            "rW %.2f%%, rN %.2f%%, FLOPs %.2f%%, neurons %s -> %s",
+            100 * report["rW"],
+            100 * report["rN"],
+            100 * report["flops_ratio"],
+            report["neurons_before"],
+            report["neurons_after"],
+        )

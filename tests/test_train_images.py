@@ -1,0 +1,41 @@
+"""python train.py experiment=vibnet_*: VIBNet on scikit-learn's digits end to end, tiny."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from har_vib.errors import ConfigError
+from har_vib.pipeline import instantiate, train
+from tests.conftest import TINY_RUN, compose_train_cfg
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ["vibnet_lenet300_digits", "vibnet_lenet5_digits"])
+def test_vibnet_trains_prunes_and_exports(tmp_path: Path, experiment: str):
+    run = [o for o in TINY_RUN if not o.startswith(("model.net", "callbacks.prune_export"))]
+    cfg = compose_train_cfg(tmp_path, [f"experiment={experiment}", *run, "trainer.max_epochs=3", "beta=1e-2"])
+    metrics = train(cfg)
+    comp = json.loads((tmp_path / "compression.json").read_text())
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert comp["method"] == "vibnet" and comp["export_max_abs_diff"] < 1e-4
+    assert 0 < comp["rW"] <= 1 and 0 < comp["rN"] <= 1 and comp["weights_after"] <= comp["weights_before"]
+    assert saved["test_acc_pruned"] == pytest.approx(saved["test_acc"], abs=1 / 450)  # the same function
+    assert metrics["test/acc"] == pytest.approx(saved["test_acc"])
+    x = torch.randn(3, 1, 8, 8)
+    scripted = torch.jit.load(str(tmp_path / "pruned.pt"))
+    session = ort.InferenceSession(str(tmp_path / "pruned.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"x": x.numpy()})[0]
+    assert np.allclose(got, scripted(x).detach().numpy(), atol=1e-5)
+
+
+def test_missing_mnist_is_one_clear_error(tmp_path: Path):
+    cfg = compose_train_cfg(tmp_path, ["experiment=vibnet_lenet300_digits", "dataset.name=mnist"])
+    dm = instantiate(cfg.dataset)
+    with pytest.raises(ConfigError, match="never downloads"):
+        dm.setup()
