@@ -1,0 +1,36 @@
+"""Filter relevance: ``Rel_i = mean over mini-batches of I(A(T_i); A(Y))`` where ``T_i`` is filter ``i``'s
+activation map flattened per sample (METHODS.md 6.4)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from har_vib.hrel.entropy import gram_matrix, label_gram, mutual_information, normalize_gram
+
+
+@torch.no_grad()
+def batch_relevance(maps: torch.Tensor, y: torch.Tensor, sigma: float, num_classes: int) -> torch.Tensor:
+    """``I(A(T_i); A(Y))`` of every filter ``i`` for one batch of activation maps (n, F, H, W) and labels
+    ``y`` (n,): the F eigendecompositions run as one batched call."""
+    n, filters = maps.shape[:2]
+    per_filter = maps.reshape(n, filters, -1).transpose(0, 1)  # (F, n, H*W)
+    a = normalize_gram(gram_matrix(per_filter, sigma))
+    a_y = normalize_gram(label_gram(y.to(maps.device), num_classes))
+    return mutual_information(a, a_y.unsqueeze(0)).float()
+
+
+@torch.no_grad()
+def filter_relevance(
+    maps_and_labels: Iterable[tuple[torch.Tensor, torch.Tensor]], sigma: float, num_classes: int
+) -> torch.Tensor:
+    """Mean of :func:`batch_relevance` over ``(maps, y)`` mini-batches: one score per filter, in bits."""
+    total, batches = None, 0
+    for maps, y in maps_and_labels:
+        scores = batch_relevance(maps, y, sigma, num_classes)
+        total = scores if total is None else total + scores
+        batches += 1
+    if total is None:
+        raise ValueError("filter_relevance got no batches")
+    return total / batches
