@@ -104,12 +104,26 @@ def _prune_mlp(net: IBMLP) -> tuple[nn.Sequential, dict[str, list[int]]]:
 
 def _prune_lenet5(net: IBLeNet5) -> tuple[nn.Sequential, dict[str, list[int]]]:
     device = net.conv1.weight.device
-    c1, c2 = net.conv1.out_channels, net.conv2.out_channels
-    k1, z1 = _kept(net.ib1, c1, device), _eval_multiplier(net.ib1, c1, device)
-    k2, z2 = _kept(net.ib2, c2, device), _eval_multiplier(net.ib2, c2, device)
+    c1, c2, fc = net.conv1.out_channels, net.conv2.out_channels, net.fc1.out_features
     flat = net.fc1.in_features
-    kf, zf = _kept(net.ib_flat, flat, device), _eval_multiplier(net.ib_flat, flat, device)
-    kfc, zfc = _kept(net.ib_fc, net.fc1.out_features, device), _eval_multiplier(net.ib_fc, net.fc1.out_features, device)
+    return build_lenet5(
+        net,
+        (_kept(net.ib1, c1, device), _eval_multiplier(net.ib1, c1, device)),
+        (_kept(net.ib2, c2, device), _eval_multiplier(net.ib2, c2, device)),
+        (_kept(net.ib_flat, flat, device), _eval_multiplier(net.ib_flat, flat, device)),
+        (_kept(net.ib_fc, fc, device), _eval_multiplier(net.ib_fc, fc, device)),
+    )
+
+
+Kept = tuple[torch.Tensor, torch.Tensor]  # (kept indices, eval multiplier of every unit)
+
+
+def build_lenet5(net: IBLeNet5, conv1: Kept, conv2: Kept, flat: Kept, fc1: Kept) -> tuple[nn.Sequential, dict]:
+    """The LeNet-5 holding only the kept conv filters, flattened features and fc1 units of ``net``, each unit's
+    multiplier folded into the next layer (or kept as a :class:`ChannelScale` before a max-pool when it is
+    not positive). Also used for filter pruning (HRel, L1) with multipliers of 1."""
+    (k1, z1), (k2, z2), (kf, zf), (kfc, zfc) = conv1, conv2, flat, fc1
+    device = net.conv1.weight.device
     per_channel = math.prod(net.flat_shape[1:])
     # flattened features whose channel was pruned are 0 whatever the flat mask says: drop them too
     kf = kf[torch.isin(kf // per_channel, k2)]
@@ -139,6 +153,22 @@ def _prune_lenet5(net: IBLeNet5) -> tuple[nn.Sequential, dict[str, list[int]]]:
         layers.append(_linear(net.fc2.weight[:, kfc] * zfc[kfc], net.fc2.bias))
     kept = {"conv1": k1.tolist(), "conv2": k2.tolist(), "flat": kf.tolist(), "fc1": kfc.tolist()}
     return nn.Sequential(*layers), kept
+
+
+def remove_filters(net: IBLeNet5, keep1: torch.Tensor, keep2: torch.Tensor) -> nn.Sequential:
+    """A plain LeNet-5 without the conv filters outside ``keep1`` / ``keep2`` (and without the fc1 inputs that
+    read the removed conv2 filters). Exact when the removed filters' weights and biases are 0."""
+    device = net.conv1.weight.device
+    ones = lambda n: torch.ones(n, device=device)  # noqa: E731
+    flat, fc = net.fc1.in_features, net.fc1.out_features
+    model, _ = build_lenet5(
+        net,
+        (keep1.to(device), ones(net.conv1.out_channels)),
+        (keep2.to(device), ones(net.conv2.out_channels)),
+        (torch.arange(flat, device=device), ones(flat)),
+        (torch.arange(fc, device=device), ones(fc)),
+    )
+    return model.eval()
 
 
 def prune_network(net: nn.Module, input_shape: tuple[int, ...]) -> PrunedNet:
