@@ -4,7 +4,8 @@
 
 VIBNet trains first; the conv filters it keeps become the targets of HRel (iterative: relevance, prune,
 fine-tune) and of the L1 baseline (Torch-Pruning, one shot, then the same fine-tuning epochs). Prints and
-writes a table of filters kept, weights (rW), FLOPs and test accuracy.
+writes a table of filters kept, weights (rW), FLOPs and test accuracy, and information_plane.png: the
+baseline's layers in the information plane, I(X; T) against I(T; Y), after every training epoch.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("outputs/filter_pruning"))
     args = parser.parse_args(argv)
     dm = ImageDataModule(name=args.dataset, root=args.root, batch_size=100, seed=args.seed)
-    rows = compare_filter_pruning(dm, args.epochs, args.beta, args.finetune_epochs, seed=args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    plane = args.out / "information_plane.png"
+    rows = compare_filter_pruning(dm, args.epochs, args.beta, args.finetune_epochs, seed=args.seed, plane_path=plane)
     table = markdown(rows, COLUMNS)
     write_csv_rows(rows, args.out / "filter_pruning.csv", COLUMNS)
     atomic_save(lambda tmp: Path(tmp).write_text(table + "\n"), args.out / "filter_pruning.md")
     print(table)
-    print(f"\nwrote {args.out / 'filter_pruning.csv'}")
+    print(f"\nwrote {args.out / 'filter_pruning.csv'} and {plane}")
     return 0
 
 

@@ -70,3 +70,18 @@ def test_filter_relevance_ranks_the_label_carrying_filter_first():
     rel = filter_relevance(batches, sigma=3.0, num_classes=4)
     assert rel.shape == (3,) and int(rel.argmax()) == 1
     assert float(rel[1]) > 1.5 and float(rel.min()) >= -1e-6
+
+
+def test_information_plane_points_are_bounded_by_the_label_entropy(tmp_path):
+    from har_vib.hrel.information_plane import information_plane_point, plot_information_plane
+    from har_vib.models import create_model
+
+    torch.manual_seed(0)
+    net = create_model("lenet5", input_size=(1, 8, 8), num_classes=4, padding=2)
+    x, y = torch.randn(40, 1, 8, 8), torch.arange(4).repeat(10)
+    points = information_plane_point(net, [net.conv1, net.fc2], x, y, 4)
+    assert len(points) == 2
+    for ixt, ity in points:
+        assert ixt >= -1e-6 and -1e-6 <= ity <= 2.0 + 1e-6  # I(T; Y) <= H(Y) = log2(4)
+    path = plot_information_plane([points, points], ["conv1", "fc2"], tmp_path / "plane.png")
+    assert path.stat().st_size > 0

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from har_vib.callbacks.vibnet_prune import image_accuracy
+from har_vib.hrel.information_plane import information_plane_point, plot_information_plane
 from har_vib.hrel.l1_baseline import l1_prune_lenet5
 from har_vib.hrel.prune import hrel_prune_lenet5, train_images
 from har_vib.lit_module import two_group_adam
@@ -57,15 +59,24 @@ def compare_filter_pruning(
     ib_lr: float = 1e-2,
     relevance_batches: int = 4,
     seed: int = 0,
+    plane_path: Optional[Path] = None,
 ) -> list[dict[str, Any]]:
-    """Rows ``method, filters, weights, rW, flops, flops_pct, test_acc`` for the baseline, VIBNet, HRel and L1."""
+    """Rows ``method, filters, weights, rW, flops, flops_pct, test_acc`` for the baseline, VIBNet, HRel and L1;
+    with ``plane_path``, also the baseline's information plane over training as a PNG."""
     datamodule.setup()
     train, test = list(datamodule.train_dataloader()), list(datamodule.test_dataloader())
     shape, classes = tuple(datamodule.input_dim), datamodule.num_classes
     padding = 2 if shape[-1] < 28 else 0
     torch.manual_seed(seed)
     base = create_model("lenet5", input_size=shape, num_classes=classes, padding=padding)
-    train_images(base, train, epochs, lr)
+    probe_x, probe_y = train[0]
+    layers = [base.conv1, base.conv2, base.fc1, base.fc2]
+    plane = [information_plane_point(base, layers, probe_x, probe_y, classes)]
+    for _ in range(epochs):  # one epoch at a time, to record the information plane after each
+        train_images(base, train, 1, lr)
+        plane.append(information_plane_point(base, layers, probe_x, probe_y, classes))
+    if plane_path is not None:
+        plot_information_plane(plane, ["conv1", "conv2", "fc1", "fc2"], plane_path)
     base_counts = architecture_counts(base, shape)
     rows = [_row("baseline", base, base_counts, shape, test)]
     torch.manual_seed(seed)
