@@ -1,4 +1,5 @@
-"""TV-L1 optical flow with OpenCV contrib, stored per video as 8-bit images (the denseflow / mmaction2 layout).
+"""TV-L1 optical flow, by OpenCV contrib or by the batched PyTorch port (``flow.backend=opencv|torch``), stored
+per video as 8-bit images (the denseflow / mmaction2 layout).
 
 Flow between frames ``i`` and ``i+1`` is clipped to ``[-bound, bound]`` pixels and mapped linearly to
 ``[0, 255]`` (``u8 = round((f + bound) * 255 / (2 bound))``, so 127.5 is zero motion), then written as
@@ -57,17 +58,22 @@ class FlowConfig:
     image_format: str = "jpg"
     jpeg_quality: int = 95
     min_frames: int = 2
+    backend: str = "opencv"  # opencv | torch (same algorithm, same output format; its own cache folder)
 
     def key(self) -> dict[str, Any]:
         """The fields that change stored pixels (used in the cache folder's hash)."""
-        return {"algorithm": "tvl1-opencv", **asdict(self)}
+        fields = asdict(self)
+        return {"algorithm": f"tvl1-{fields.pop('backend')}", **fields}
 
 
 def flow_config_from(cfg: Any) -> FlowConfig:
     """Build a :class:`FlowConfig` from a mapping (the Hydra ``flow`` group); unknown keys are an error."""
     data = dict(cfg or {})
     data.pop("_target_", None)
-    data.pop("backend", None)
+    for runtime_only in ("device", "batch_pairs"):  # how the torch backend runs, not what it computes
+        data.pop(runtime_only, None)
+    if data.get("backend", "opencv") not in ("opencv", "torch"):
+        raise ConfigError(f"flow.backend={data['backend']!r}: use opencv or torch")
     tvl1 = dict(data.pop("tvl1", {}) or {})
     if "lambda" in tvl1:
         tvl1["lambda_"] = tvl1.pop("lambda")
@@ -190,17 +196,9 @@ def is_done(root: Path, video_id: str) -> bool:
 
 
 def extract_video_flow(video_path: str | Path, folder: Path, config: FlowConfig) -> dict[str, Any]:
-    """Decode every frame of one video, run TV-L1 on consecutive pairs, store the result; return its meta."""
-    size = None
-    if config.short_side:
-        info = probe(video_path)
-        size = short_side_size(info.width, info.height, config.short_side)
-    frames = read_frames(video_path, lambda n: np.arange(n), size=size, min_frames=config.min_frames)
-    flow = quantize_flow(tvl1_flow(frames, config.tvl1), config.bound)
-    meta = {**config.key(), "video": str(video_path), "num_frames": int(len(frames)), "height": int(frames.shape[1]),
-            "width": int(frames.shape[2])}
-    write_flow_folder(folder, flow, meta, config)
-    return meta
+    """Decode every frame of one video, run OpenCV's TV-L1 on consecutive pairs, store the result."""
+    frames = _decode_for_flow(video_path, config)
+    return _write_video(folder, str(video_path), frames, tvl1_flow(frames, config.tvl1), config)
 
 
 def _worker_init() -> None:
@@ -220,19 +218,101 @@ def _extract_one(job: tuple[str, str, str, FlowConfig]) -> tuple[str, str | None
         return video_id, f"{type(err).__name__}: {first_line}", time.perf_counter() - start
 
 
+def _decode_for_flow(video_path: str | Path, config: FlowConfig) -> np.ndarray:
+    size = None
+    if config.short_side:
+        info = probe(video_path)
+        size = short_side_size(info.width, info.height, config.short_side)
+    return read_frames(video_path, lambda n: np.arange(n), size=size, min_frames=config.min_frames)
+
+
+def _write_video(
+    folder: Path, video_path: str, frames: np.ndarray, flow: np.ndarray, config: FlowConfig
+) -> dict[str, Any]:
+    meta = {**config.key(), "video": str(video_path), "num_frames": int(len(frames)), "height": int(frames.shape[1]),
+            "width": int(frames.shape[2])}
+    write_flow_folder(folder, quantize_flow(flow, config.bound), meta, config)
+    return meta
+
+
+def _extract_torch(
+    todo: Sequence[tuple[str, str, str, FlowConfig]],
+    config: FlowConfig,
+    device: str,
+    batch_pairs: int,
+    skipped: dict[str, str],
+    bar: Any,
+) -> int:
+    """The torch backend: frame pairs of consecutive videos (of one frame size) fill batches of
+    ``batch_pairs``; a video is written as soon as all its pairs are done."""
+    import torch
+
+    from har_vib.data.tvl1_torch import TorchTVL1Params, tvl1_torch
+
+    params = TorchTVL1Params(**asdict(config.tvl1))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    pending: list[dict[str, Any]] = []  # videos with pairs still to compute
+    queue: list[tuple[dict[str, Any], int]] = []  # (video, pair index)
+    written = 0
+
+    def run_queue() -> None:
+        nonlocal written
+        if queue:
+            prev = torch.from_numpy(np.stack([v["gray"][i] for v, i in queue])).to(device)
+            nxt = torch.from_numpy(np.stack([v["gray"][i + 1] for v, i in queue])).to(device)
+            for (v, i), f in zip(queue, tvl1_torch(prev, nxt, params).cpu().numpy()):
+                v["flow"][i] = f
+                v["left"] -= 1
+            queue.clear()
+        for v in [v for v in pending if v["left"] == 0]:
+            _write_video(Path(v["folder"]), v["path"], v["frames"], v["flow"], config)
+            pending.remove(v)
+            written += 1
+            bar.update()
+
+    for video_id, path, folder, _ in todo:
+        try:
+            frames = _decode_for_flow(path, config)
+        except VideoDecodeError as err:
+            _record(video_id, err.reason, skipped)
+            bar.update()
+            continue
+        except (OSError, ValueError) as err:
+            _record(video_id, f"{type(err).__name__}: {str(err).strip()[:160]}", skipped)
+            bar.update()
+            continue
+        gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]).astype(np.float32)
+        if pending and gray.shape[1:] != pending[0]["gray"].shape[1:]:
+            run_queue()  # a batch holds one frame size: finish the queued videos first
+        video = {"path": path, "folder": folder, "frames": frames, "gray": gray, "left": len(gray) - 1,
+                 "flow": np.zeros((len(gray) - 1, *gray.shape[1:], 2), np.float32)}
+        pending.append(video)
+        for i in range(len(gray) - 1):
+            queue.append((video, i))
+            if len(queue) >= batch_pairs:
+                run_queue()
+    run_queue()
+    return written
+
+
 def extract_dataset_flow(
     videos: Sequence[tuple[str, str | Path]],
     root: str | Path,
     config: FlowConfig,
     workers: int = 1,
     progress: bool = True,
+    device: str = "auto",
+    batch_pairs: int = 64,
 ) -> dict[str, Any]:
-    """TV-L1 flow for every ``(video_id, path)`` not yet done under ``root``, in ``workers`` processes.
+    """TV-L1 flow for every ``(video_id, path)`` not yet done under ``root``: OpenCV in ``workers`` processes,
+    or the torch backend in batches of ``batch_pairs`` frame pairs on ``device`` (auto: CUDA when there is one).
 
     Resumable: finished videos are skipped, leftovers of interrupted writes removed. Videos that fail are
     listed with their reason in ``root/skipped.json``. Returns counts ``{extracted, done_before, skipped}``.
     """
-    check_optflow()
+    if config.backend == "opencv":
+        check_optflow()
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(root)
@@ -240,8 +320,10 @@ def extract_dataset_flow(
     todo = [(vid, str(path), str(flow_folder(root, vid)), config) for vid, path in videos if not is_done(root, vid)]
     skipped: dict[str, str] = {}
     extracted = 0
-    bar = tqdm(total=len(todo), desc="TV-L1 flow", unit="video", disable=not progress)
-    if workers > 1 and len(todo) > 1:
+    bar = tqdm(total=len(todo), desc=f"TV-L1 flow ({config.backend})", unit="video", disable=not progress)
+    if config.backend == "torch":
+        extracted = _extract_torch(todo, config, device, batch_pairs, skipped, bar)
+    elif workers > 1 and len(todo) > 1:
         # spawn, not fork: forking a process that already runs decoder / OpenMP threads can deadlock the children
         # (callers' scripts need the usual `if __name__ == "__main__":` guard, as train.py and scripts/ have)
         ctx = mp.get_context("spawn")

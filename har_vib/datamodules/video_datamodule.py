@@ -111,7 +111,7 @@ class VideoDataModule(ClassificationDataModule):
         if batch_size <= 0:
             raise ConfigError(f"dataset.batch_size must be > 0, got {batch_size}")
         self.flow_config: FlowConfig = flow_config_from(
-            {k: v for k, v in dict(flow or {}).items() if k not in ("cache_dir", "workers")}
+            {k: v for k, v in dict(flow or {}).items() if k not in ("cache_dir", "workers", "device", "batch_pairs")}
         )
         self.flow_cfg = dict(flow or {})
         self.save_hyperparameters(logger=False, ignore=["backbone", "features", "flow", "synthetic"])
@@ -237,6 +237,8 @@ class VideoDataModule(ClassificationDataModule):
             self.flow_config,
             workers=int(self.flow_cfg.get("workers", 1)),
             progress=progress,
+            device=str(self.flow_cfg.get("device", "auto")),
+            batch_pairs=int(self.flow_cfg.get("batch_pairs", 64)),
         )
 
     def extract_features(self, progress: bool = True) -> dict[str, Any]:
