@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-video bench-extract bench tables compare test lint format sweep sync-wandb clean
+.PHONY: install demo demo-video bench-extract bench bench-flow tables compare test lint format sweep sync-wandb clean
 
 install: $(STAMP)
 
@@ -30,6 +30,10 @@ bench-extract: install
 # a run folder with `make bench RUN=outputs/runs/<time>`
 bench: install
 	$(BIN)/python scripts/bench_inference.py $(if $(RUN),$(RUN),--paper-scale) --json $(if $(RUN),$(RUN)/bench.json,outputs/bench_paper_scale.json) $(BENCH_ARGS)
+
+# TV-L1: OpenCV vs the PyTorch port, end-point errors and pairs/s (GPU rows when CUDA is present)
+bench-flow: install
+	$(BIN)/python scripts/bench_flow.py --json outputs/flow_bench.json $(BENCH_ARGS)
 
 # the paper's Tables 1-4 as architectures (no data needed): outputs/tables/architectures.csv
 tables: install
