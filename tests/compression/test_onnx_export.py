@@ -59,3 +59,34 @@ def test_export_leaves_the_model_on_its_device(tmp_path: Path):
     model.train()
     export_compact(model, tmp_path, _example(4))
     assert model.training  # the caller's module is untouched (the export used an eval copy)
+
+
+@pytest.mark.parametrize("name", ["vib_lstm", "vib_gru"])
+def test_lean_graph_matches_pytorch_with_gate_reorder_and_folded_batchnorm(tmp_path: Path, name: str):
+    from har_vib.compression.onnx_lean import export_lean_onnx, supports_lean
+
+    torch.manual_seed(0)
+    model = create_model(name, input_size=10, num_classes=4, hidden_size=8, head_hidden=6).eval()
+    with torch.no_grad():
+        model.input_ib.logvar[[1, 4]] = 10.0
+        model.rnn.gate_ib.logvar[[2, 8 + 3]] = 10.0  # a pruned unit and a closed second gate (f for LSTM, z for GRU)
+        bn = model.head[1]
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2.0)
+    compact = compress(model).model.eval()
+    assert supports_lean(compact) and not supports_lean(model)  # bottlenecks: not a plain model
+    path = export_lean_onnx(compact, tmp_path / "lean.onnx")
+    x, lengths = torch.randn(4, 9, 10), torch.tensor([9, 3, 7, 5])
+    assert onnx_max_abs_diff(compact, path, x, lengths) < 1e-5
+    assert onnx_max_abs_diff(model, path, x, lengths) < 1e-5  # the masked VIB model itself
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert ops == [
+        "Gather",
+        "Transpose",
+        "Cast",
+        "LSTM" if name == "vib_lstm" else "GRU",
+        "Squeeze",
+        "Gemm",
+        "Relu",
+        "Gemm",
+    ]
