@@ -25,6 +25,7 @@ def test_controls_are_sized_from_the_same_seeds_vib_run():
 
 def test_summary_is_mean_and_std_over_seeds():
     rows = summarise([_result("vib_lstm", 0, 0.8, 100), _result("vib_lstm", 1, 0.9, 200, 20.0)])
+    assert rows[0].pop("vs_naive") is None  # no naive_lstm rows for this dataset
     assert rows == [
         {
             "dataset": "d",
@@ -37,7 +38,10 @@ def test_summary_is_mean_and_std_over_seeds():
             "wall_s": 2.0,
         }
     ]
-    assert "| d | vib_lstm | 2 | 150 | 15.0x | 85.0 +- 7.1 | 2 |" in markdown(rows)
+    rows[0]["vs_naive"] = 20.0
+    assert "| d | vib_lstm | 2 | 150 | 15.0x | 20.0x | 85.0 +- 7.1 | 2 |" in markdown(rows)
+    with_naive = summarise([_result("naive_lstm", 0, 0.7, 3000, 1.0), _result("small_lstm", 0, 0.6, 150, 1.0)])
+    assert [r["vs_naive"] for r in with_naive] == [1.0, 20.0]
 
 
 @pytest.mark.slow
