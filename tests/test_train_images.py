@@ -16,13 +16,21 @@ from tests.conftest import TINY_RUN, compose_train_cfg
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("experiment", ["vibnet_lenet300_digits", "vibnet_lenet5_digits"])
-def test_vibnet_trains_prunes_and_exports(tmp_path: Path, experiment: str):
+@pytest.mark.parametrize(
+    ("experiment", "model"),
+    [("vibnet_lenet300_digits", None), ("vibnet_lenet5_digits", None), ("vibnet_lenet5_digits", "lenet5")],
+)
+def test_vibnet_trains_prunes_and_exports(tmp_path: Path, experiment: str, model: str | None):
     run = [o for o in TINY_RUN if not o.startswith(("model.net", "callbacks.prune_export"))]
-    cfg = compose_train_cfg(tmp_path, [f"experiment={experiment}", *run, "trainer.max_epochs=3", "beta=1e-2"])
+    extra = [f"model={model}"] if model else []
+    cfg = compose_train_cfg(tmp_path, [f"experiment={experiment}", *extra, *run, "trainer.max_epochs=3", "beta=1e-2"])
     metrics = train(cfg)
     comp = json.loads((tmp_path / "compression.json").read_text())
     saved = json.loads((tmp_path / "metrics.json").read_text())
+    if model:  # the plain baseline: nothing pruned, exported as it is
+        assert comp["method"] == "none" and comp["rW"] == 1.0 and "test_acc_pruned" not in saved
+        assert (tmp_path / "pruned.pt").exists() and (tmp_path / "pruned.onnx").exists()
+        return
     assert comp["method"] == "vibnet" and comp["export_max_abs_diff"] < 1e-4
     assert 0 < comp["rW"] <= 1 and 0 < comp["rN"] <= 1 and comp["weights_after"] <= comp["weights_before"]
     assert saved["test_acc_pruned"] == pytest.approx(saved["test_acc"], abs=1 / 450)  # the same function

@@ -28,6 +28,8 @@ def _identity_ib(n: int, use_ib: bool, ib: dict[str, Any], conv: bool = False, s
 class IBNet(nn.Module):
     """Shared behaviour: the bottlenecks in order, their summed (weighted) KL."""
 
+    __jit_unused_properties__ = ["is_vib"]  # TorchScript export of plain nets compiles forward() only
+
     def bottlenecks(self) -> list[InformationBottleneck]:
         """The IB layers in forward order."""
         return [m for m in self.modules() if isinstance(m, InformationBottleneck)]
