@@ -18,7 +18,12 @@ from tests.conftest import TINY_RUN, compose_train_cfg
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("experiment", "model"),
-    [("vibnet_lenet300_digits", None), ("vibnet_lenet5_digits", None), ("vibnet_lenet5_digits", "lenet5")],
+    [
+        ("vibnet_lenet300_digits", None),
+        ("vibnet_lenet5_digits", None),
+        ("vibnet_lenet300_digits", "lenet300_100"),
+        ("vibnet_lenet5_digits", "lenet5"),
+    ],
 )
 def test_vibnet_trains_prunes_and_exports(tmp_path: Path, experiment: str, model: str | None):
     run = [o for o in TINY_RUN if not o.startswith(("model.net", "callbacks.prune_export"))]

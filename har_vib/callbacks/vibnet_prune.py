@@ -96,8 +96,8 @@ class VIBNetPruneCallback(L.Callback):
             metrics["test_acc_pruned"] = image_accuracy(compact, test, device)
             if val:
                 metrics["val_acc_pruned"] = image_accuracy(compact, val, device)
-        else:
-            compact = net
+        else:  # the same layers as a plain nn.Sequential (exact, and exportable by TorchScript)
+            compact = prune_network(net, shape).model
             counts = architecture_counts(net, shape)
             report = {"method": "none", **{f"{k}_before": v for k, v in counts.items()}}
             report.update({f"{k}_after": v for k, v in counts.items()})
