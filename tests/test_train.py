@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -118,7 +119,12 @@ def test_wandb_offline_summary(tiny_cfg, tmp_path: Path, monkeypatch):
     assert seen["_offline"] is True
     assert {"test_acc", "test_acc_pruned", "compression_ratio", "hidden_after", "lstm_params_after"} <= seen.keys()
     (run_file,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
-    assert b"test_acc_pruned" in run_file.read_bytes()  # written to the offline run, ready for `wandb sync`
+    # written to the offline run, ready for `wandb sync` (W&B's service may still be flushing it: wait a little)
+    for _ in range(60):
+        if b"test_acc_pruned" in run_file.read_bytes():
+            break
+        time.sleep(0.5)
+    assert b"test_acc_pruned" in run_file.read_bytes()
 
 
 def _run_train(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
