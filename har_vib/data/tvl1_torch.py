@@ -93,8 +93,23 @@ def resize(img: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.interpolate(img.unsqueeze(1), size=(height, width), mode="bilinear", align_corners=False).squeeze(1)
 
 
+def downscale(img: torch.Tensor, height: int, width: int, factor: float) -> torch.Tensor:
+    """``cv2.resize(img, None, fx=factor, fy=factor)`` (bilinear) to (height, width): OpenCV samples source
+    coordinate ``(d + 0.5) / factor - 0.5``, with ``1 / factor`` rather than the size ratio, clamped at the
+    borders."""
+    b, h, w = img.shape
+    inv = 1.0 / factor
+    xs = ((torch.arange(width, device=img.device, dtype=img.dtype) + 0.5) * inv - 0.5).clamp(0, w - 1)
+    ys = ((torch.arange(height, device=img.device, dtype=img.dtype) + 0.5) * inv - 0.5).clamp(0, h - 1)
+    gy, gx = torch.meshgrid(2.0 * ys / max(h - 1, 1) - 1.0, 2.0 * xs / max(w - 1, 1) - 1.0, indexing="ij")
+    grid = torch.stack((gx, gy), dim=-1).expand(b, height, width, 2)
+    return F.grid_sample(img.unsqueeze(1), grid, mode="bilinear", padding_mode="border", align_corners=True).squeeze(1)
+
+
 def warp(img: torch.Tensor, u1: torch.Tensor, u2: torch.Tensor) -> torch.Tensor:
-    """``img(x + u1, y + u2)`` by bicubic interpolation (a = -0.75, as OpenCV), borders replicated."""
+    """``img(x + u1, y + u2)`` by bicubic interpolation (a = -0.75), 0 outside the image: ``cv2.remap``'s
+    default ``BORDER_CONSTANT``, as OpenCV's TV-L1 calls it (where both the warped image and its gradient are 0
+    the data term switches off and only the smoothness term acts)."""
     b, h, w = img.shape
     ys, xs = torch.meshgrid(
         torch.arange(h, device=img.device, dtype=img.dtype),
@@ -104,7 +119,7 @@ def warp(img: torch.Tensor, u1: torch.Tensor, u2: torch.Tensor) -> torch.Tensor:
     gx = 2.0 * (xs + u1) / max(w - 1, 1) - 1.0
     gy = 2.0 * (ys + u2) / max(h - 1, 1) - 1.0
     grid = torch.stack((gx, gy), dim=-1)
-    return F.grid_sample(img.unsqueeze(1), grid, mode="bicubic", padding_mode="border", align_corners=True).squeeze(1)
+    return F.grid_sample(img.unsqueeze(1), grid, mode="bicubic", padding_mode="zeros", align_corners=True).squeeze(1)
 
 
 def pyramid_sizes(height: int, width: int, p: TorchTVL1Params) -> list[tuple[int, int]]:
@@ -181,8 +196,8 @@ def tvl1_torch(prev: torch.Tensor, nxt: torch.Tensor, params: TorchTVL1Params = 
     sizes = pyramid_sizes(h, w, params)
     levels0, levels1 = [prev] * len(sizes), [nxt] * len(sizes)
     for s in range(1, len(sizes)):  # each level from the previous one, as OpenCV builds it
-        levels0[s] = resize(levels0[s - 1], *sizes[s])
-        levels1[s] = resize(levels1[s - 1], *sizes[s])
+        levels0[s] = downscale(levels0[s - 1], *sizes[s], params.scale_step)
+        levels1[s] = downscale(levels1[s - 1], *sizes[s], params.scale_step)
     u1 = torch.zeros_like(levels0[-1])
     u2 = torch.zeros_like(levels0[-1])
     for s in range(len(sizes) - 1, -1, -1):
