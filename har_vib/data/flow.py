@@ -247,9 +247,9 @@ def _extract_torch(
     ``batch_pairs``; a video is written as soon as all its pairs are done."""
     import torch
 
-    from har_vib.data.tvl1_torch import TorchTVL1Params, tvl1_torch
+    from har_vib.data.tvl1_torch import tvl1_torch
 
-    params = TorchTVL1Params(**asdict(config.tvl1))
+    params = config.tvl1
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     pending: list[dict[str, Any]] = []  # videos with pairs still to compute

@@ -19,29 +19,13 @@ device (CUDA when there is one), on a batch ``(B, H, W)`` of pairs of one size.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
 
+from har_vib.data.flow import TVL1Params  # the same parameters, defaults and meaning as the OpenCV backend
+
 MIN_SIDE = 16  # OpenCV stops the pyramid before a side falls under 16 pixels
-
-
-@dataclass(frozen=True)
-class TorchTVL1Params:
-    """OpenCV's defaults and meaning (``cv2.optflow.DualTVL1OpticalFlow_create``)."""
-
-    tau: float = 0.25
-    lambda_: float = 0.15
-    theta: float = 0.3
-    nscales: int = 5
-    warps: int = 5
-    epsilon: float = 0.01
-    inner_iterations: int = 30
-    outer_iterations: int = 10
-    scale_step: float = 0.8
-    gamma: float = 0.0
-    median_filtering: int = 5
 
 
 def centered_gradient(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,7 +106,7 @@ def warp(img: torch.Tensor, u1: torch.Tensor, u2: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(img.unsqueeze(1), grid, mode="bicubic", padding_mode="zeros", align_corners=True).squeeze(1)
 
 
-def pyramid_sizes(height: int, width: int, p: TorchTVL1Params) -> list[tuple[int, int]]:
+def pyramid_sizes(height: int, width: int, p: TVL1Params) -> list[tuple[int, int]]:
     """Level sizes, finest first: ``round(side * scale_step^s)`` while both sides stay >= 16."""
     sizes = [(height, width)]
     for _ in range(1, p.nscales):
@@ -134,7 +118,7 @@ def pyramid_sizes(height: int, width: int, p: TorchTVL1Params) -> list[tuple[int
     return sizes
 
 
-def _one_scale(i0: torch.Tensor, i1: torch.Tensor, u1: torch.Tensor, u2: torch.Tensor, p: TorchTVL1Params) -> None:
+def _one_scale(i0: torch.Tensor, i1: torch.Tensor, u1: torch.Tensor, u2: torch.Tensor, p: TVL1Params) -> None:
     """Solve one pyramid level in place on ``u1``, ``u2`` (B, H, W)."""
     b, h, w = i0.shape
     l_t, taut = p.lambda_ * p.theta, p.tau / p.theta
@@ -184,7 +168,7 @@ def _one_scale(i0: torch.Tensor, i1: torch.Tensor, u1: torch.Tensor, u2: torch.T
 
 
 @torch.no_grad()
-def tvl1_torch(prev: torch.Tensor, nxt: torch.Tensor, params: TorchTVL1Params = TorchTVL1Params()) -> torch.Tensor:
+def tvl1_torch(prev: torch.Tensor, nxt: torch.Tensor, params: TVL1Params = TVL1Params()) -> torch.Tensor:
     """Flow from ``prev`` to ``nxt`` (B, H, W) grey levels in [0, 255] -> (B, H, W, 2) float32 ``(u_x, u_y)``,
     pixels, on their device."""
     if prev.shape != nxt.shape or prev.dim() != 3:

@@ -18,10 +18,10 @@ from har_vib.data.flow import (
     flow_config_from,
     read_flow,
 )
-from har_vib.data.tvl1_torch import TorchTVL1Params, end_point_error, rotation_flow, tvl1_torch
+from har_vib.data.tvl1_torch import end_point_error, rotation_flow, tvl1_torch
 from tests.data.test_flow import FAST
 
-FAST_TORCH = TorchTVL1Params(nscales=3, warps=3, inner_iterations=10, outer_iterations=3)
+FAST_TORCH = TVL1Params(nscales=3, warps=3, inner_iterations=10, outer_iterations=3)
 
 
 def _texture(h: int, w: int, seed: int = 0) -> np.ndarray:
