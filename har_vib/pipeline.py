@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -11,7 +12,9 @@ from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from har_vib.errors import ConfigError
+from har_vib.reports.clip_model import clip_model_report
 from har_vib.reports.sweep import sweep_objective
+from har_vib.utils.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +51,44 @@ def _finish_wandb() -> None:
         wandb.finish()
 
 
+def _clip_model(datamodule: Any, callbacks: list[Any], cfg: DictConfig) -> dict[str, Any]:
+    """For CNN-LSTM runs: ``clip_model.json`` (encoder + LSTM parameters and MACs per clip, before and after
+    compression) in the run folder, and its totals as metrics."""
+    summary = getattr(datamodule, "encoder_summary", lambda: None)()
+    report = next((cb.report for cb in callbacks if isinstance(getattr(cb, "report", None), dict) and cb.report), None)
+    if summary is None or report is None or "total_params_before" not in report:
+        return {}
+    clip = clip_model_report(
+        summary, report, int(cfg.dataset.frames), len(datamodule.streams), int(datamodule.num_classes)
+    )
+    clip["encoder"] = summary
+    write_json(clip, Path(cfg.paths.output_dir) / "clip_model.json")
+    log.info(
+        "whole model per clip: %d -> %d params (%.1fx), %d -> %d MACs (%.1fx)",
+        clip["before"]["total_params"],
+        clip["after"]["total_params"],
+        clip["param_ratio"],
+        clip["before"]["total_macs_per_clip"],
+        clip["after"]["total_macs_per_clip"],
+        clip["mac_ratio"],
+    )
+    return {
+        "clip_params_before": clip["before"]["total_params"],
+        "clip_params_after": clip["after"]["total_params"],
+        "clip_macs_before": clip["before"]["total_macs_per_clip"],
+        "clip_macs_after": clip["after"]["total_macs_per_clip"],
+    }
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one training job; return the run's metrics (trained model, compact model, compression)."""
     L.seed_everything(cfg.seed, workers=True)
     backbone = (cfg.get("backbone") or {}).get("name", "none")
+    if backbone == "none" and str((cfg.get("backbone") or {}).get("compress", "none")) != "none":
+        raise ConfigError(
+            "backbone.compress prunes a CNN frame encoder; backbone=none has none. Choose a CNN backbone, e.g. "
+            "backbone=mobilenetv3_small backbone.compress=vib"
+        )
     if backbone != "none" and "TimeSeriesDataModule" in str(cfg.dataset.get("_target_", "")):
         raise ConfigError(
             f"backbone={backbone} encodes video frames; dataset {cfg.dataset.get('name')!r} is a "
@@ -74,6 +111,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             metrics.update(getattr(cb, "metrics", {}))
             metrics.update({k: v for k, v in getattr(cb, "report", {}).items() if isinstance(v, (int, float))})
         metrics["objective"] = sweep_objective(metrics, cfg.get("param_budget"))
+        metrics.update(_clip_model(datamodule, callbacks, cfg))
         if cfg.get("test", True):
             results = trainer.test(module, datamodule=datamodule, ckpt_path=None, verbose=False)
             metrics.update({k: float(v) for k, v in (results[0] if results else {}).items()})

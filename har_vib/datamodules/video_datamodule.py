@@ -168,11 +168,13 @@ class VideoDataModule(ClassificationDataModule):
         """The frame encoder (when asked), one store per stream and the clip sources. The stores' keys need the
         encoder's output width, so the encoder is built once per DataModule; only the keys are kept after that."""
         if self._stores is None or build_encoder:
-            encoder, self._stores = self._build_encoder_and_stores()
+            encoder, self._stores = self._build_encoder_and_stores(compress=build_encoder)
             return (encoder if build_encoder else None), *self._stores
         return None, *self._stores
 
-    def _build_encoder_and_stores(self) -> tuple[Any, tuple[dict[str, FeatureStore], dict[str, Any]]]:
+    def _build_encoder_and_stores(
+        self, compress: bool = False
+    ) -> tuple[Any, tuple[dict[str, FeatureStore], dict[str, Any]]]:
         from har_vib.features.backbones import BackboneSpec, FrameEncoder, create_backbone, preprocessing_for
         from har_vib.features.extract import ClipSource, store_key
 
@@ -184,24 +186,9 @@ class VideoDataModule(ClassificationDataModule):
         frames = int(self.features_cfg.get("frames", 32))
         sampling = str(self.features_cfg.get("sampling", "uniform"))
         cache = self.features_cfg.get("cache_dir", self.root.parent / "features")
-        stores, sources = {}, {}
         fr = self._flow_root()
-        for stream in self.streams:
-            key = store_key(
-                self._dataset_tag(),
-                self.video_dir,
-                stream,
-                spec.name,
-                spec.model_name,
-                weights_id,
-                prep.key(),
-                frames,
-                sampling,
-                dim,
-                self.flow_config.key(),
-            )
-            stores[stream] = FeatureStore(cache, key)
-            sources[stream] = ClipSource(
+        sources = {
+            stream: ClipSource(
                 stream,
                 self.video_dir if stream == "rgb" else fr,
                 frames,
@@ -210,7 +197,129 @@ class VideoDataModule(ClassificationDataModule):
                 self.hparams.min_frames,
                 self.flow_config.bound,
             )
-        return encoder, (stores, {"sources": sources, "flow_root": fr})
+            for stream in self.streams
+        }
+        method = str(self.backbone_cfg.get("compress", "none") or "none")
+        encoder_dir = None
+        if method != "none":
+            encoder_dir = self._encoder_dir(method, spec, weights_id, prep.key())
+            # features of a compressed encoder are keyed by the folder that identifies it (hash of what made it)
+            weights_id = f"{weights_id}+{method}-{encoder_dir.name}"
+            if compress:
+                encoder = FrameEncoder(self._compressed_backbone(model, encoder, method, encoder_dir, sources), prep)
+        stores = {
+            stream: FeatureStore(
+                cache,
+                store_key(
+                    self._dataset_tag(),
+                    self.video_dir,
+                    stream,
+                    spec.name,
+                    spec.model_name,
+                    weights_id,
+                    prep.key(),
+                    frames,
+                    sampling,
+                    dim,
+                    self.flow_config.key(),
+                ),
+            )
+            for stream in self.streams
+        }
+        return encoder, (stores, {"sources": sources, "flow_root": fr, "encoder_dir": encoder_dir})
+
+    # ------------------------------------------------------------------ compressed frame encoder
+    def _compression_settings(self) -> Any:
+        from har_vib.encoders.compress import CompressionSettings
+
+        cfg = dict(self.backbone_cfg.get("compression") or {})
+        cfg.setdefault("seed", int(self.hparams.seed))
+        return CompressionSettings.from_config(cfg)
+
+    def _encoder_dir(self, method: str, spec: Any, weights_id: str, prep_key: Mapping[str, Any]) -> Path:
+        """Where the compressed encoder of this setting lives: a hash of everything that produced it (data, split,
+        training videos, streams, flow settings, backbone and its weights, method and its settings)."""
+        import dataclasses
+
+        from har_vib.encoders.compress import METHODS
+
+        if method not in METHODS:
+            raise ConfigError(f"backbone.compress={method!r}: choose one of {', '.join(METHODS)}")
+        settings = self._compression_settings()
+        fit, _ = carve_validation(self.parse_splits().train, self.hparams.val_fraction, self.hparams.seed)
+        key = {
+            "version": 1,
+            "dataset": self._dataset_tag(),
+            "video_root": str(self.video_dir.resolve()),
+            "train_videos": stable_hash(sorted(r.video_id for r in fit)),
+            "streams": self.streams,
+            "flow": self.flow_config.key() if "flow" in self.streams else None,
+            "model_name": spec.model_name,
+            "weights": weights_id,
+            "preprocessing": dict(prep_key),
+            "method": method,
+            "settings": dataclasses.asdict(settings),
+        }
+        cache = Path(self.backbone_cfg.get("compression", {}).get("cache_dir") or self.root.parent / "encoders")
+        return cache / self._dataset_tag() / f"{spec.name}-{method}-{stable_hash(key)}"
+
+    def _compressed_backbone(
+        self, model: Any, encoder: Any, method: str, folder: Path, sources: Mapping[str, Any]
+    ) -> Any:
+        """The compressed backbone: loaded from ``folder`` when it is there, else compressed now (on the training
+        videos less validation) and saved there atomically."""
+        from har_vib.encoders.compress import compress_encoder
+        from har_vib.encoders.plan import PLAN_FILE, load_compressed, save_compressed
+        from har_vib.features.backbones import BackboneSpec, create_backbone
+
+        if (folder / PLAN_FILE).is_file():
+            log.info("compressed encoder: %s", folder)
+            return load_compressed(folder, model)[0]
+        splits = self.parse_splits()
+        fit, _ = carve_validation(splits.train, self.hparams.val_fraction, self.hparams.seed)
+        device = resolve_device(str(self.features_cfg.get("device", "auto")))
+        pruned, plan = compress_encoder(
+            encoder,
+            method,
+            fit,
+            sources,
+            splits.num_classes,
+            self._compression_settings(),
+            accelerator="gpu" if device.type == "cuda" else "cpu",
+        )
+        save_compressed(folder, pruned, plan)
+        log.info("compressed encoder saved to %s", folder)
+        # reload through the plan: what feature extraction uses is exactly what a later run will load
+        return load_compressed(folder, create_backbone(BackboneSpec.from_config(self.backbone_cfg))[0])[0]
+
+    def encoder_summary(self) -> dict[str, Any] | None:
+        """Parameters and MACs per frame of the frame encoder, before and after compression (None for
+        end-to-end runs); the compressed encoder's folder and per-site channel counts when there is one."""
+        if self.end_to_end:
+            return None
+        from har_vib.encoders.compress import encoder_cost
+        from har_vib.encoders.plan import read_plan
+        from har_vib.features.backbones import BackboneSpec, create_backbone, preprocessing_for
+
+        _, _, extra = self._encoder_and_stores(build_encoder=False)
+        folder = extra.get("encoder_dir")
+        if folder is not None:
+            plan = read_plan(folder)
+            stats = plan.stats
+            return {
+                "method": plan.method,
+                "folder": str(folder),
+                "crop": plan.crop,
+                "before": stats["before"],
+                "after": stats["after"],
+                "site_channels_before": stats.get("site_channels_before"),
+                "site_channels_after": stats.get("site_channels_after"),
+            }
+        spec = BackboneSpec.from_config(self.backbone_cfg)
+        model = create_backbone(spec)[0]
+        crop = preprocessing_for(model, spec.img_size).crop
+        cost = encoder_cost(model, crop)
+        return {"method": "none", "folder": None, "crop": crop, "before": cost, "after": cost}
 
     def _flow_root(self) -> Path:
         """Where this dataset's TV-L1 flow lives (one folder per flow setting)."""

@@ -46,7 +46,7 @@ class BackboneSpec:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> BackboneSpec:
         """Build from the Hydra ``backbone`` group; unknown keys are an error naming the key."""
-        data = {k: v for k, v in dict(cfg).items() if k not in ("_target_", "batch_size", "compress")}
+        data = {k: v for k, v in dict(cfg).items() if k not in ("_target_", "batch_size", "compress", "compression")}
         try:
             return cls(**data)
         except TypeError as err:

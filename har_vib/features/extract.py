@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,9 +44,12 @@ class ClipSource:
     flow_bound: float = 20.0
 
 
-def load_clip(source: ClipSource, video_id: str, rel_path: str) -> np.ndarray:
-    """``source.frames`` uint8 frames (T, H, W, 3) of one video, short side at ``source.resize``."""
-    sampler = lambda n: sample_indices(n, source.frames, source.sampling)  # noqa: E731
+def load_clip(
+    source: ClipSource, video_id: str, rel_path: str, sampler: Callable[[int], np.ndarray] | None = None
+) -> np.ndarray:
+    """``source.frames`` uint8 frames (T, H, W, 3) of one video, short side at ``source.resize``; ``sampler``
+    (frame count -> indices) replaces the source's deterministic sampling (training draws random frames)."""
+    sampler = sampler or (lambda n: sample_indices(n, source.frames, source.sampling))
     if source.stream == "rgb":
         path = source.folder / rel_path
         info = probe(path)

@@ -1,0 +1,268 @@
+"""The encoder-compression stage: pick channels to drop by VIBNet or HRel, fold, prune with Torch-Pruning,
+fine-tune, count parameters and MACs before and after.
+
+- ``vib``: a :class:`ConvInformationBottleneck` on every site, trained with the weights on CE + beta * KL
+  (VIBNet; KL per site weighted by its ``H * W`` unless ``spatial_kl`` is off); channels whose
+  ``log(mu^2 / sigma^2)`` is not above ``threshold`` go, the kept ones carry ``mu`` folded into their BN.
+- ``dense``: the control, the same training without masks; nothing is removed.
+- ``hrel``: after ``warmup_epochs`` of plain training, ``rounds`` rounds of: score every unmasked channel by the
+  mutual information of its map with the labels (the matrix-based Renyi estimator, HRel), mask the least
+  relevant ones of each site down to the round's share of ``keep_ratio``, fine-tune with the masks held.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from har_vib.data.splits import VideoRecord
+from har_vib.encoders.fit import ClipFrames, EncoderFitModule, clip_accuracy, clip_loader, describe, fit_encoder
+from har_vib.encoders.masks import SiteMultipliers, fold_into_bn
+from har_vib.encoders.plan import EncoderPlan, apply_plan
+from har_vib.encoders.sites import ChannelSite, find_sites, hook_bn_output
+from har_vib.errors import ConfigError
+from har_vib.features.backbones import FrameEncoder
+from har_vib.features.extract import ClipSource
+from har_vib.hrel.entropy import kernel_width_by_alignment, label_gram
+from har_vib.hrel.relevance import batch_relevance
+
+log = logging.getLogger(__name__)
+
+METHODS = ("none", "dense", "vib", "hrel")
+
+
+@dataclass(frozen=True)
+class CompressionSettings:
+    """The ``backbone.compression`` config (see conf/backbone/_compression.yaml for the meaning of each key)."""
+
+    epochs: int = 4
+    finetune_epochs: int = 2
+    frames: int = 4
+    batch_size: int = 8
+    num_workers: int = 0
+    lr: float = 1e-3
+    ib_lr: float = 1e-2
+    weight_decay: float = 0.0
+    beta: float = 1e-5
+    spatial_kl: bool = True
+    kl_mult: float = 1.0
+    threshold: float = 0.0
+    keep_ratio: float = 0.5
+    warmup_epochs: int = 2
+    rounds: int = 2
+    relevance_batches: int = 4
+    min_channels: int = 1
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any] | None) -> CompressionSettings:
+        """Build from ``backbone.compression``; an unknown key is a :class:`ConfigError` naming it."""
+        data = {k: v for k, v in dict(cfg or {}).items() if k != "cache_dir"}
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(
+                f"backbone.compression: unknown key(s) {unknown}; known: {', '.join(cls.__dataclass_fields__)}"
+            )
+        settings = cls(**data)
+        if not 0.0 < settings.keep_ratio <= 1.0:
+            raise ConfigError(f"backbone.compression.keep_ratio must be in (0, 1], got {settings.keep_ratio}")
+        if settings.frames < 1 or settings.batch_size < 1:
+            raise ConfigError("backbone.compression.frames and batch_size must be >= 1")
+        return settings
+
+
+def encoder_cost(model: nn.Module, crop: int) -> dict[str, int]:
+    """Parameters and MACs of one frame at ``crop`` x ``crop`` (Torch-Pruning's op counter)."""
+    import torch_pruning as tp
+
+    macs, params = tp.utils.count_ops_and_params(model.eval(), torch.zeros(1, 3, crop, crop))
+    return {"params": int(params), "macs_per_frame": int(macs)}
+
+
+def _min_channel_guard(
+    sites: Sequence[ChannelSite], multipliers: SiteMultipliers, min_channels: int
+) -> dict[str, torch.Tensor]:
+    """Eval multipliers where no site keeps fewer than ``min_channels``: a site the bottleneck emptied keeps its
+    channels of highest log SNR, each scaled by its ``mu``."""
+    z = multipliers.eval_multipliers()
+    if multipliers.kind != "vib":
+        return z
+    for site in sites:
+        ib = multipliers.ib[site.conv.replace(".", "__")]
+        need = min(min_channels, site.channels) - int((z[site.conv] != 0).sum())
+        if need > 0:
+            snr = ib.log_snr().clone()
+            snr[z[site.conv] != 0] = -float("inf")
+            top = torch.topk(snr, need).indices
+            z[site.conv][top] = ib.mu.detach()[top]
+            log.info("%s: the bottleneck removed every channel; keeping %d of highest SNR", site.conv, need)
+    return z
+
+
+@torch.no_grad()
+def site_relevance(
+    module: EncoderFitModule,
+    multipliers: SiteMultipliers,
+    loader: Sequence,
+    num_classes: int,
+) -> dict[str, torch.Tensor]:
+    """HRel score (bits) of every channel of every site: the mean over ``loader``'s batches of I(map; label),
+    with the frame maps of every stream labelled by their clip's label. The kernel width of each site is the
+    alignment-optimal one, smoothed over batches (0.9 / 0.1) as in HRel."""
+    module.eval()
+    captured: dict[str, torch.Tensor] = {}
+    backbone = module.encoder.backbone
+
+    def capture(site: ChannelSite):
+        def fn(x: torch.Tensor) -> torch.Tensor:
+            out = multipliers.multiply(site, x)
+            captured[site.conv] = out.detach()
+            return out
+
+        return fn
+
+    multipliers.remove()
+    handles = [hook_bn_output(backbone, s, capture(s)) for s in multipliers.sites]
+    sums: dict[str, torch.Tensor] = {}
+    sigma: dict[str, float] = {}
+    batches = 0
+    try:
+        for batch in loader:
+            if not batch:
+                continue
+            for stream in module.heads:
+                x = torch.cat([module.encoder.preprocess(clip[stream].to(module.device)) for clip, _ in batch])
+                y = torch.tensor([label for clip, label in batch for _ in range(len(clip[stream]))])
+                captured.clear()
+                backbone(x)
+                k_y = label_gram(y.to(x.device), num_classes)
+                for site in multipliers.sites:
+                    maps = captured[site.conv].float()
+                    best = kernel_width_by_alignment(maps.flatten(1), k_y)
+                    sigma[site.conv] = best if site.conv not in sigma else 0.9 * sigma[site.conv] + 0.1 * best
+                    score = batch_relevance(maps, y, sigma[site.conv], num_classes).cpu()
+                    sums[site.conv] = sums.get(site.conv, 0) + score
+                batches += 1
+    finally:
+        for h in handles:
+            h.remove()
+        multipliers.install(backbone)
+    if not batches:
+        raise RuntimeError("HRel relevance got no readable clips")
+    return {k: v / batches for k, v in sums.items()}
+
+
+def compress_encoder(
+    encoder: FrameEncoder,
+    method: str,
+    records: Sequence[VideoRecord],
+    sources: Mapping[str, ClipSource],
+    num_classes: int,
+    settings: CompressionSettings,
+    accelerator: str = "auto",
+    progress: bool = True,
+) -> tuple[nn.Module, EncoderPlan]:
+    """Compress ``encoder.backbone`` on the training clips ``records``; returns the pruned backbone (a copy, in
+    eval mode, BN statistics of the fine-tuned model) and its plan with ``stats``."""
+    if method not in ("dense", "vib", "hrel"):
+        raise ConfigError(f"backbone.compress={method!r}: choose one of {', '.join(METHODS)}")
+    if not records:
+        raise ConfigError("encoder compression needs training videos; the split has none")
+    torch.manual_seed(settings.seed)
+    crop = encoder.prep.crop
+    encoder = copy.deepcopy(encoder).cpu()
+    backbone = encoder.backbone
+    before = encoder_cost(backbone, crop)
+    sites = find_sites(backbone, torch.zeros(1, 3, crop, crop))
+    if not sites:
+        raise ConfigError("the backbone has no prunable channel groups (conv -> BN read by a later layer)")
+    train_set = ClipFrames(records, sources, settings.frames, train=True, seed=settings.seed)
+    eval_set = ClipFrames(records, sources, settings.frames, train=False, seed=settings.seed)
+    loader = clip_loader(train_set, settings.batch_size, True, settings.num_workers, settings.seed)
+    eval_loader = clip_loader(eval_set, settings.batch_size, False, settings.num_workers, settings.seed)
+    kind = "vib" if method == "vib" else "mask"
+    mult = SiteMultipliers(sites, kind, settings.spatial_kl, settings.kl_mult, settings.threshold)
+    if method != "dense":
+        mult.install(backbone)
+    module = EncoderFitModule(
+        encoder,
+        list(sources),
+        num_classes,
+        mult,
+        beta=settings.beta if method == "vib" else 0.0,
+        lr=settings.lr,
+        ib_lr=settings.ib_lr,
+        weight_decay=settings.weight_decay,
+    )
+    history: dict[str, Any] = {}
+    if method == "dense":  # the control: the same training, nothing removed
+        history["dense"] = fit_encoder(module, loader, settings.epochs, accelerator, progress)
+    elif method == "vib":
+        history["vib"] = fit_encoder(module, loader, settings.epochs, accelerator, progress)
+        log.info("encoder VIB training: %s", describe(history["vib"]))
+    else:
+        history["warmup"] = fit_encoder(module, loader, settings.warmup_epochs, accelerator, progress)
+        history["rounds"] = []
+        module.to("cpu")
+        rel_batches = [b for _, b in zip(range(settings.relevance_batches), eval_loader)]
+        for r in range(1, settings.rounds + 1):
+            share = 1.0 - (1.0 - settings.keep_ratio) * r / settings.rounds
+            scores = site_relevance(module, mult, rel_batches, num_classes)
+            for site in sites:
+                mask = mult.mask(site)
+                target = max(settings.min_channels, round(site.channels * share))
+                s = scores[site.conv].clone()
+                s[mask == 0] = float("inf")
+                drop = int((mask != 0).sum()) - target
+                if drop > 0:
+                    mask[torch.argsort(s)[:drop]] = 0.0
+            rows = fit_encoder(module, loader, settings.epochs, accelerator, progress)
+            history["rounds"].append({"share": share, "epochs": rows})
+            module.to("cpu")
+    module.to("cpu")
+    acc_masked = clip_accuracy(module, eval_loader)
+    multipliers = _min_channel_guard(sites, mult, settings.min_channels)
+    mult.remove()
+    fold_into_bn(backbone, sites, multipliers)
+    removed = {conv: torch.nonzero(z == 0).flatten().tolist() for conv, z in multipliers.items()}
+    plan = EncoderPlan(method, crop, sites, removed)
+    apply_plan(backbone, plan)
+    module.multipliers = None
+    acc_pruned = clip_accuracy(module, eval_loader)
+    history["finetune"] = fit_encoder(module, loader, settings.finetune_epochs, accelerator, progress)
+    module.to("cpu")
+    after = encoder_cost(backbone, crop)
+    kept = plan.kept()
+    plan.stats = {
+        "before": before,
+        "after": after,
+        "param_ratio": before["params"] / after["params"],
+        "mac_ratio": before["macs_per_frame"] / after["macs_per_frame"],
+        "site_channels_before": sum(s.channels for s in sites),
+        "site_channels_after": sum(kept.values()),
+        "kept_per_site": kept,
+        "train_clip_acc_masked": acc_masked,
+        "train_clip_acc_pruned": acc_pruned,
+        "train_clip_acc_finetuned": clip_accuracy(module, eval_loader),
+        "history": history,
+        "train_videos": len(records),
+    }
+    log.info(
+        "encoder %s: %d -> %d params (%.2fx), %d -> %d MACs per frame (%.2fx), %d -> %d site channels",
+        method,
+        before["params"],
+        after["params"],
+        plan.stats["param_ratio"],
+        before["macs_per_frame"],
+        after["macs_per_frame"],
+        plan.stats["mac_ratio"],
+        plan.stats["site_channels_before"],
+        plan.stats["site_channels_after"],
+    )
+    return backbone.eval(), plan

@@ -1,0 +1,214 @@
+"""Training the frame encoder on the task: clips of the training videos, ``frames`` frames each, every stream through
+the shared encoder, the frame features averaged per clip (TSN-style) and classified by a linear head per stream.
+
+The same LightningModule trains the VIBNet masks with the weights (loss = CE + beta * KL), fine-tunes with fixed
+HRel masks, and fine-tunes the physically pruned encoder.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from har_vib.data.sampling import sample_indices
+from har_vib.data.splits import VideoRecord
+from har_vib.data.video import VideoDecodeError
+from har_vib.encoders.masks import SiteMultipliers
+from har_vib.features.backbones import FrameEncoder
+from har_vib.features.extract import ClipSource, load_clip
+from har_vib.vib.bottleneck import InformationBottleneck
+
+log = logging.getLogger(__name__)
+
+Item = Optional[tuple[dict[str, torch.Tensor], int]]
+
+
+class ClipFrames(Dataset):
+    """``({stream: uint8 frames (K, H, W, 3)}, label)`` per training video; ``train`` draws ``K`` random frames
+    per call (fresh every epoch), otherwise ``K`` evenly spaced ones. Unreadable videos give ``None`` (dropped by
+    the collate function) so one broken file never stops the run."""
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        sources: Mapping[str, ClipSource],
+        frames: int,
+        train: bool,
+        seed: int = 0,
+    ) -> None:
+        self.records = list(records)
+        self.sources = dict(sources)
+        self.frames = frames
+        self.train = train
+        self.seed = seed
+        self.calls = 0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> Item:
+        rec = self.records[i]
+        self.calls += 1
+        rng = np.random.default_rng([self.seed, i, self.calls, torch.initial_seed() % 2**32]) if self.train else None
+        sampler = lambda n: sample_indices(n, self.frames, "random", rng=rng, train=self.train)  # noqa: E731
+        try:
+            clip = {
+                s: torch.from_numpy(load_clip(src, rec.video_id, rec.path, sampler)) for s, src in self.sources.items()
+            }
+        except VideoDecodeError as err:
+            log.warning("encoder training skips %s: %s", rec.path, err.reason)
+            return None
+        return clip, int(rec.label)
+
+
+def collate_clips(batch: list[Item]) -> list[tuple[dict[str, torch.Tensor], int]]:
+    """Keep the readable items as a list (frame sizes may differ between videos before the crop)."""
+    return [b for b in batch if b is not None]
+
+
+def clip_loader(dataset: ClipFrames, batch_size: int, shuffle: bool, num_workers: int, seed: int) -> DataLoader:
+    """A DataLoader over :class:`ClipFrames` with a seeded shuffle."""
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        collate_fn=collate_clips,
+        generator=gen,
+        persistent_workers=False,
+    )
+
+
+class EncoderFitModule(L.LightningModule):
+    """The encoder plus one linear head per stream; loss = mean over streams of CE + ``beta`` * the sites' KL.
+
+    Args:
+        encoder: the frame encoder (its backbone is trained in place).
+        streams: stream names (``rgb``, ``flow``); each gets its own head on the shared encoder.
+        num_classes: classes of the dataset.
+        multipliers: the sites' bottlenecks or fixed masks (installed as hooks by the caller), or None.
+        beta: weight of the KL; lr / ib_lr / weight_decay: Adam settings (``ib_lr`` for the bottlenecks).
+    """
+
+    def __init__(
+        self,
+        encoder: FrameEncoder,
+        streams: Sequence[str],
+        num_classes: int,
+        multipliers: SiteMultipliers | None = None,
+        beta: float = 0.0,
+        lr: float = 1e-3,
+        ib_lr: float = 1e-2,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.multipliers = multipliers
+        self.heads = nn.ModuleDict({s: nn.Linear(encoder.num_features, num_classes) for s in streams})
+        self.beta, self.lr, self.ib_lr, self.weight_decay = beta, lr, ib_lr, weight_decay
+        self.history: list[dict[str, float]] = []
+        self._epoch: dict[str, float] = {}
+
+    def logits(self, batch: list[tuple[dict[str, torch.Tensor], int]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Per-stream clip logits (B, C) and labels (B,)."""
+        y = torch.tensor([label for _, label in batch], device=self.device)
+        out = {}
+        for stream, head in self.heads.items():
+            frames = [clip[stream].to(self.device) for clip, _ in batch]
+            x = torch.cat([self.encoder.preprocess(f) for f in frames])
+            feats = self.encoder.backbone(x).view(len(batch), -1, self.encoder.num_features).mean(1)
+            out[stream] = head(feats)
+        return out, y
+
+    def training_step(self, batch: list, batch_idx: int) -> torch.Tensor:
+        """CE (mean over streams) + beta * KL."""
+        if not batch:
+            return None
+        logits, y = self.logits(batch)
+        ce = torch.stack([F.cross_entropy(z, y) for z in logits.values()]).mean()
+        kl = self.multipliers.kl() if self.multipliers is not None else torch.zeros((), device=self.device)
+        loss = ce + self.beta * kl.to(ce.device)
+        acc = torch.stack([(z.argmax(1) == y).float().mean() for z in logits.values()]).mean()
+        n = len(batch)
+        for key, value in (("ce", ce), ("kl", kl), ("acc", acc)):
+            self._epoch[key] = self._epoch.get(key, 0.0) + float(value) * n
+        self._epoch["n"] = self._epoch.get("n", 0.0) + n
+        self.log("encoder/loss", loss, prog_bar=True, batch_size=n)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        n = max(self._epoch.pop("n", 0.0), 1.0)
+        row = {k: v / n for k, v in self._epoch.items()}
+        if self.multipliers is not None and self.multipliers.kind == "vib":
+            removed = self.multipliers.removed()
+            total = sum(s.channels for s in self.multipliers.sites)
+            row["kept_fraction"] = 1.0 - sum(len(v) for v in removed.values()) / max(total, 1)
+        self.history.append(row)
+        self._epoch = {}
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        ib = [p for m in self.modules() if isinstance(m, InformationBottleneck) for p in m.parameters()]
+        ib_ids = {id(p) for p in ib}
+        rest = [p for p in self.parameters() if id(p) not in ib_ids and p.requires_grad]
+        groups = [{"params": rest, "lr": self.lr, "weight_decay": self.weight_decay}]
+        if ib:
+            groups.append({"params": ib, "lr": self.ib_lr, "weight_decay": 0.0})
+        return torch.optim.Adam(groups)
+
+
+def fit_encoder(
+    module: EncoderFitModule,
+    loader: DataLoader,
+    epochs: int,
+    accelerator: str = "auto",
+    progress: bool = True,
+) -> list[dict[str, float]]:
+    """Train ``module`` for ``epochs`` with a Lightning Trainer (no checkpoints, no loggers); the per-epoch
+    history rows (mean CE, KL, accuracy and, for VIB, the fraction of channels kept)."""
+    if epochs <= 0:
+        return []
+    start = len(module.history)
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        accelerator=accelerator,
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(module, train_dataloaders=loader)
+    module.encoder.eval()
+    return module.history[start:]
+
+
+@torch.no_grad()
+def clip_accuracy(module: EncoderFitModule, loader: DataLoader) -> float:
+    """Accuracy of the clip heads (streams' logits summed) on ``loader``, in eval mode."""
+    module.eval()
+    correct = total = 0
+    for batch in loader:
+        if not batch:
+            continue
+        logits, y = module.logits(batch)
+        pred = torch.stack(list(logits.values())).sum(0).argmax(1)
+        correct += int((pred == y).sum())
+        total += len(y)
+    return correct / max(total, 1)
+
+
+def describe(history: Sequence[Mapping[str, Any]]) -> str:
+    """The last history row as one log line."""
+    if not history:
+        return "no epochs"
+    return ", ".join(f"{k} {v:.4g}" for k, v in history[-1].items())

@@ -1,0 +1,52 @@
+"""Cost of the whole CNN-LSTM per clip: the frame encoder (run on every frame of every stream) plus the recurrent
+classifier, before and after compression, from the encoder's counted modules and the exported LSTM's shape."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+GATES = {"lstm": 4, "gru": 3}
+
+
+def recurrent_macs(cell: str, input_dim: int, hidden: int, steps: int, classes: int) -> int:
+    """Multiply-accumulates of a one-layer LSTM/GRU over ``steps`` plus its linear head on the last state."""
+    gates = GATES.get(cell)
+    if gates is None:
+        raise ValueError(f"cell must be one of {', '.join(GATES)}, got {cell!r}")
+    return steps * gates * hidden * (input_dim + hidden) + hidden * classes
+
+
+def clip_model_report(
+    encoder: Mapping[str, Any],
+    compression: Mapping[str, Any],
+    frames: int,
+    streams: int,
+    classes: int,
+) -> dict[str, Any]:
+    """Parameters and MACs per clip of encoder + recurrent model, before and after.
+
+    ``encoder``: :meth:`VideoDataModule.encoder_summary` (params / MACs per frame before and after);
+    ``compression``: the run's compression.json (deployable parameters and shapes before and after pruning).
+    The encoder is shared by the streams, so its parameters count once and its MACs ``frames * streams`` times.
+    """
+    cell = str(compression.get("cell", "lstm"))
+    out: dict[str, Any] = {"frames": frames, "streams": streams, "encoder_method": encoder.get("method")}
+    for stage in ("before", "after"):
+        enc = encoder[stage]
+        rnn_params = int(compression[f"total_params_{stage}"])
+        rnn_macs = recurrent_macs(
+            cell, int(compression[f"input_dim_{stage}"]), int(compression[f"hidden_{stage}"]), frames, classes
+        )
+        enc_macs = int(enc["macs_per_frame"]) * frames * streams
+        out[stage] = {
+            "encoder_params": int(enc["params"]),
+            "recurrent_params": rnn_params,
+            "total_params": int(enc["params"]) + rnn_params,
+            "encoder_macs_per_clip": enc_macs,
+            "recurrent_macs_per_clip": rnn_macs,
+            "total_macs_per_clip": enc_macs + rnn_macs,
+        }
+    out["param_ratio"] = out["before"]["total_params"] / out["after"]["total_params"]
+    out["mac_ratio"] = out["before"]["total_macs_per_clip"] / out["after"]["total_macs_per_clip"]
+    return out
