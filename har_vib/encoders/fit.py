@@ -140,7 +140,7 @@ class EncoderFitModule(L.LightningModule):
         acc = torch.stack([(z.argmax(1) == y).float().mean() for z in logits.values()]).mean()
         n = len(batch)
         for key, value in (("ce", ce), ("kl", kl), ("acc", acc)):
-            self._epoch[key] = self._epoch.get(key, 0.0) + float(value) * n
+            self._epoch[key] = self._epoch.get(key, 0.0) + float(value.detach()) * n
         self._epoch["n"] = self._epoch.get("n", 0.0) + n
         self.log("encoder/loss", loss, prog_bar=True, batch_size=n)
         return loss
@@ -187,6 +187,7 @@ def fit_encoder(
         enable_model_summary=False,
         num_sanity_val_steps=0,
     )
+    module.train()  # Lightning keeps submodules' modes as it finds them; the timm encoder comes in eval mode
     trainer.fit(module, train_dataloaders=loader)
     module.encoder.eval()
     return module.history[start:]

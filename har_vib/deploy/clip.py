@@ -1,0 +1,75 @@
+"""A whole CNN-LSTM per clip, for latency: the frame encoder on every frame of every stream, the per-frame features
+concatenated across streams, then the sequence classifier. ``clip_pair`` rebuilds a finished run's model before
+compression (the dense encoder and a dense LSTM of the run's original size) and after (the compressed encoder
+from its cache folder and the exported compact LSTM)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from har_vib.deploy.models import run_pair
+from har_vib.errors import ConfigError
+from har_vib.models.sequence_classifier import SequenceClassifier
+
+
+class ClipModel(nn.Module):
+    """``frames`` (S * T, 3, crop, crop), normalised, stream-major -> logits (1, C) of one clip."""
+
+    def __init__(self, encoder: nn.Module, classifier: SequenceClassifier, steps: int, streams: int) -> None:
+        super().__init__()
+        self.encoder, self.classifier = encoder, classifier
+        self.steps, self.streams = steps, streams
+        self.register_buffer("lengths", torch.tensor([steps]), persistent=False)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """Encode, concatenate the streams' features per frame, classify."""
+        feats = self.encoder(frames)  # (S*T, D)
+        x = feats.view(self.streams, self.steps, -1).permute(1, 0, 2).reshape(1, self.steps, -1)
+        return self.classifier(x, self.lengths)
+
+
+def run_config(run: str | Path) -> Any:
+    """The composed config a run was trained with (``.hydra/config.yaml``)."""
+    path = Path(run) / ".hydra" / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run}: no .hydra/config.yaml; pass the folder of a finished train.py run")
+    return OmegaConf.load(path)
+
+
+def clip_pair(run: str | Path, seed: int = 0) -> tuple[ClipModel, ClipModel, dict[str, Any]]:
+    """``(before, after, info)`` for a finished CNN-LSTM run; ``info`` has the crop, steps, streams and
+    parameter counts of both."""
+    from har_vib.encoders.plan import load_compressed
+    from har_vib.features.backbones import BackboneSpec, create_backbone, preprocessing_for
+
+    run = Path(run)
+    clip_path = run / "clip_model.json"
+    if not clip_path.is_file():
+        raise ConfigError(f"{run}: no clip_model.json; pass a finished run with a CNN backbone (backbone != none)")
+    clip = json.loads(clip_path.read_text())
+    cfg = run_config(run)
+    backbone_cfg = OmegaConf.to_container(cfg.backbone, resolve=False)
+    spec = BackboneSpec.from_config({**backbone_cfg, "pretrained": False})  # latency does not depend on weights
+    dense = create_backbone(spec)[0]
+    crop = preprocessing_for(dense, spec.img_size).crop
+    folder = clip["encoder"].get("folder")
+    compressed = load_compressed(folder, create_backbone(spec)[0])[0] if folder else create_backbone(spec)[0]
+    naive, compact, _ = run_pair(run, seed)
+    steps, streams = int(clip["frames"]), int(clip["streams"])
+    before = ClipModel(dense.eval(), naive, steps, streams).eval()
+    after = ClipModel(compressed.eval(), compact, steps, streams).eval()
+    info = {
+        "crop": crop,
+        "steps": steps,
+        "streams": streams,
+        "params_before": sum(p.numel() for p in before.parameters()),
+        "params_after": sum(p.numel() for p in after.parameters()),
+        "encoder_method": clip.get("encoder_method"),
+    }
+    return before, after, info
