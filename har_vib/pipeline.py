@@ -62,6 +62,7 @@ def _clip_model(datamodule: Any, callbacks: list[Any], cfg: DictConfig) -> dict[
         summary, report, int(cfg.dataset.frames), len(datamodule.streams), int(datamodule.num_classes)
     )
     clip["encoder"] = summary
+    clip["backbone"] = OmegaConf.to_container(cfg.backbone, resolve=True)  # rebuilds the encoder (bench_clip.py)
     write_json(clip, Path(cfg.paths.output_dir) / "clip_model.json")
     log.info(
         "whole model per clip: %d -> %d params (%.1fx), %d -> %d MACs (%.1fx)",

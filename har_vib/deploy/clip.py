@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 from torch import nn
 
 from har_vib.deploy.models import run_pair
@@ -34,14 +33,6 @@ class ClipModel(nn.Module):
         return self.classifier(x, self.lengths)
 
 
-def run_config(run: str | Path) -> Any:
-    """The composed config a run was trained with (``.hydra/config.yaml``)."""
-    path = Path(run) / ".hydra" / "config.yaml"
-    if not path.is_file():
-        raise ConfigError(f"{run}: no .hydra/config.yaml; pass the folder of a finished train.py run")
-    return OmegaConf.load(path)
-
-
 def clip_pair(run: str | Path, seed: int = 0) -> tuple[ClipModel, ClipModel, dict[str, Any]]:
     """``(before, after, info)`` for a finished CNN-LSTM run; ``info`` has the crop, steps, streams and
     parameter counts of both."""
@@ -53,9 +44,7 @@ def clip_pair(run: str | Path, seed: int = 0) -> tuple[ClipModel, ClipModel, dic
     if not clip_path.is_file():
         raise ConfigError(f"{run}: no clip_model.json; pass a finished run with a CNN backbone (backbone != none)")
     clip = json.loads(clip_path.read_text())
-    cfg = run_config(run)
-    backbone_cfg = OmegaConf.to_container(cfg.backbone, resolve=False)
-    spec = BackboneSpec.from_config({**backbone_cfg, "pretrained": False})  # latency does not depend on weights
+    spec = BackboneSpec.from_config({**clip["backbone"], "pretrained": False})  # latency does not depend on weights
     dense = create_backbone(spec)[0]
     crop = preprocessing_for(dense, spec.img_size).crop
     folder = clip["encoder"].get("folder")

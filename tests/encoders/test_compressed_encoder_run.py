@@ -1,0 +1,89 @@
+"""``backbone.compress=vib|hrel`` end to end on tiny generated videos: the encoder is trained, pruned, cached and
+used for the features; clip_model.json reports the whole model; bench_clip.py times it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from har_vib.encoders.plan import read_plan
+from har_vib.errors import ConfigError
+from har_vib.pipeline import train
+from tests.test_train_video import _cfg
+
+ENCODER_TINY = [
+    "backbone=mobilenetv3_small",
+    "backbone.pretrained=false",
+    "backbone.img_size=32",
+    "features.frames=6",
+    "features.num_workers=0",
+    "model=vib_lstm",
+    "backbone.compression.epochs=1",
+    "backbone.compression.finetune_epochs=1",
+    "backbone.compression.frames=2",
+    "backbone.compression.batch_size=4",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["vib", "hrel"])
+def test_compressed_encoder_run(tmp_path: Path, method: str):
+    extra = [*ENCODER_TINY, f"backbone.compress={method}"]
+    if method == "vib":
+        # a strong KL and a high SNR threshold, so a few steps on 12 clips already prune
+        extra += [
+            "backbone.compression.beta=1e-3",
+            "backbone.compression.ib_lr=0.2",
+            "backbone.compression.threshold=8",
+        ]
+    else:
+        extra += [
+            "backbone.compression.warmup_epochs=0",
+            "backbone.compression.rounds=1",
+            "backbone.compression.relevance_batches=2",
+        ]
+    train(_cfg(tmp_path, *extra))
+    clip = json.loads((tmp_path / "run" / "clip_model.json").read_text())
+    (folder,) = (tmp_path / "data" / "encoders").glob(f"synthetic-ucf101-*/mobilenetv3_small-{method}-*")
+    assert clip["encoder"]["folder"] == str(folder)
+    plan = read_plan(folder)
+    kept = plan.kept()
+    assert sum(kept.values()) < sum(s.channels for s in plan.sites)
+    if method == "hrel":  # keep_ratio 0.5 per site
+        assert all(kept[s.conv] == max(1, round(s.channels * 0.5)) for s in plan.sites)
+    # the whole model per clip: encoder + recurrent part, before and after
+    enc_before, enc_after = clip["encoder"]["before"], clip["encoder"]["after"]
+    assert enc_after["params"] < enc_before["params"]
+    for stage in ("before", "after"):
+        row = clip[stage]
+        assert row["total_params"] == row["encoder_params"] + row["recurrent_params"]
+        assert row["encoder_macs_per_clip"] == clip["encoder"][stage]["macs_per_frame"] * 4 * 1
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert 0.0 <= metrics["test_acc_pruned"] <= 1.0
+    # features of the compressed encoder have their own store, next to nothing else
+    (feature_dir,) = (tmp_path / "data" / "features").glob("synthetic-ucf101-*")
+    assert len(list(feature_dir.iterdir())) == 1
+    # a second run reuses the cached encoder and features: the folder is not rewritten
+    stamp = (folder / "encoder.pt").stat().st_mtime_ns
+    train(_cfg(tmp_path, *extra, "trainer.max_epochs=1"))
+    assert (folder / "encoder.pt").stat().st_mtime_ns == stamp
+    if method == "vib":
+        from scripts.bench_clip import main as bench_clip
+
+        out = tmp_path / "bench.json"
+        assert bench_clip([str(tmp_path / "run"), "--min-seconds", "0.05", "--json", str(out)]) == 0
+        rows = json.loads(out.read_text())["rows"]
+        assert [r["stage"] for r in rows] == ["before", "after"]
+        assert rows[1]["params"] < rows[0]["params"] and all(r["median_ms"] > 0 for r in rows)
+
+
+def test_compress_needs_a_cnn_backbone(tmp_path: Path):
+    with pytest.raises(ConfigError, match="backbone.compress"):
+        train(_cfg(tmp_path, "backbone.compress=vib"))
+
+
+def test_unknown_compress_method_is_named(tmp_path: Path):
+    with pytest.raises(ConfigError, match="backbone.compress='prune'"):
+        train(_cfg(tmp_path, *ENCODER_TINY, "backbone.compress=prune"))
