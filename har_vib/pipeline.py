@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from har_vib.deploy.clip import deploy_encoder
+from har_vib.encoders.compress import encoder_cost
 from har_vib.errors import ConfigError
 from har_vib.reports.clip_model import clip_model_report
 from har_vib.reports.sweep import sweep_objective
@@ -58,11 +61,22 @@ def _clip_model(datamodule: Any, callbacks: list[Any], cfg: DictConfig) -> dict[
     report = next((cb.report for cb in callbacks if isinstance(getattr(cb, "report", None), dict) and cb.report), None)
     if summary is None or report is None or "total_params_before" not in report:
         return {}
+    backbone_cfg = OmegaConf.to_container(cfg.backbone, resolve=True)  # rebuilds the encoder (bench_clip.py)
+    spec_path = Path(cfg.paths.output_dir) / "pruned_spec.json"
+    index = json.loads(spec_path.read_text()).get("input_index") if spec_path.is_file() else None
+    summary["outputs_trimmed"] = False
+    summary["compressed"] = summary["after"]  # the encoder as pruned; "after" is what is deployed
+    if index is not None:
+        # the deployed encoder computes only the features the compact LSTM reads (when its output allows it)
+        base = {"backbone": backbone_cfg, "encoder": summary, "streams": len(datamodule.streams)}
+        encoder, _, trimmed = deploy_encoder(base, index, random_weights=True)
+        summary["outputs_trimmed"] = trimmed
+        summary["after"] = encoder_cost(encoder, int(summary["crop"]))
     clip = clip_model_report(
         summary, report, int(cfg.dataset.frames), len(datamodule.streams), int(datamodule.num_classes)
     )
     clip["encoder"] = summary
-    clip["backbone"] = OmegaConf.to_container(cfg.backbone, resolve=True)  # rebuilds the encoder (bench_clip.py)
+    clip["backbone"] = backbone_cfg
     write_json(clip, Path(cfg.paths.output_dir) / "clip_model.json")
     log.info(
         "whole model per clip: %d -> %d params (%.1fx), %d -> %d MACs (%.1fx)",

@@ -12,6 +12,7 @@ from har_vib.encoders.compress import CompressionSettings, encoder_cost
 from har_vib.encoders.masks import SiteMultipliers, fold_into_bn
 from har_vib.encoders.plan import EncoderPlan, apply_plan, load_compressed, read_plan, save_compressed
 from har_vib.encoders.sites import find_sites
+from har_vib.encoders.trim import remap_input_index, trim_outputs, used_channels
 from har_vib.errors import ConfigError
 
 
@@ -106,3 +107,32 @@ def test_compression_settings_name_bad_keys():
         CompressionSettings.from_config({"epochz": 1})
     with pytest.raises(ConfigError, match="keep_ratio"):
         CompressionSettings.from_config({"keep_ratio": 0.0})
+
+
+@pytest.mark.parametrize("name", ["mobilenetv3_small_100", "resnet18"])
+def test_trim_outputs_keeps_the_read_features_exactly(name: str):
+    """MobileNet-v3's head conv loses the output channels nothing reads and the rest are unchanged; ResNet's
+    output is a residual stream, so it is left whole."""
+    model = _model(name)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        ref = model(x)
+    keep = [3, 17, 400, 511]
+    trimmed = trim_outputs(model, keep, 64)
+    with torch.no_grad():
+        out = model(x)
+    if name == "resnet18":
+        assert not trimmed and out.shape[1] == 512
+        return
+    assert trimmed and model.conv_head.out_channels == len(keep)
+    torch.testing.assert_close(out, ref[:, keep])
+
+
+def test_remap_input_index_follows_the_stream_layout():
+    # two streams of width 10; columns read: rgb 2, 7 and flow 2, 5 -> channels {2, 5, 7} kept per stream
+    index = [2, 7, 12, 15]
+    keep = used_channels(index, 10)
+    assert keep == [2, 5, 7]
+    assert remap_input_index(index, 10, keep, 2) == [0, 2, 3, 4]
+    with pytest.raises(ValueError):
+        remap_input_index([4], 10, keep, 2)
