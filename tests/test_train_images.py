@@ -23,11 +23,14 @@ from tests.conftest import TINY_RUN, compose_train_cfg
         ("vibnet_lenet5_digits", None),
         ("vibnet_lenet300_digits", "lenet300_100"),
         ("vibnet_lenet5_digits", "lenet5"),
+        ("vibnet_vgg_digits", None),
     ],
 )
 def test_vibnet_trains_prunes_and_exports(tmp_path: Path, experiment: str, model: str | None):
     run = [o for o in TINY_RUN if not o.startswith(("model.net", "callbacks.prune_export"))]
     extra = [f"model={model}"] if model else []
+    if "vgg" in experiment:  # a narrower VGG: the same blocks and pools, fewer filters
+        extra += ["model.net.cfg=[8,8,M,16,M,16,M]", "model.net.fc=[16]"]
     cfg = compose_train_cfg(tmp_path, [f"experiment={experiment}", *extra, *run, "trainer.max_epochs=3", "beta=1e-2"])
     metrics = train(cfg)
     comp = json.loads((tmp_path / "compression.json").read_text())

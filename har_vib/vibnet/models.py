@@ -111,6 +111,65 @@ class IBLeNet5(IBNet):
         return self.fc2(self.ib_fc(F.relu(self.fc1(x))))
 
 
+class IBVGG(IBNet):
+    """VGG-style conv net as VIBNet's ``ib_vgg`` (METHODS.md 2.6): every conv is ``Conv3x3(pad 1) -> BN -> ReLU ->
+    IB(C)``, ``"M"`` in ``cfg`` is a MaxPool(2) closing a block, then ``flatten -> [Linear -> ReLU -> IB] * len(fc)
+    -> Linear``. ``kl_mult``: one multiplier per block (VIBNet's per-layer gamma_l, METHODS.md 2.5), on top of
+    ``ib["kl_mult"]`` and each conv IB's ``H * W`` factor; None = 1 for every block."""
+
+    def __init__(
+        self,
+        input_size: Shape,
+        num_classes: int,
+        cfg: Sequence[Union[int, str]] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M"),
+        fc: Sequence[int] = (512,),
+        use_ib: bool = True,
+        ib: Optional[dict[str, Any]] = None,
+        kl_mult: Optional[Sequence[float]] = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(input_size, int) or len(input_size) != 3:
+            raise ValueError(f"IBVGG needs an image shape (C, H, W), got {input_size}")
+        c, h, w = (int(v) for v in input_size)
+        ib = dict(ib or {})
+        blocks = sum(1 for v in cfg if v == "M")
+        mults = list(kl_mult) if kl_mult is not None else [1.0] * max(blocks, 1)
+        if kl_mult is not None and len(mults) != blocks:
+            raise ValueError(f"kl_mult has {len(mults)} entries for {blocks} blocks (one per 'M' in cfg)")
+        self.convs, self.bns, self.conv_ibs = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        self.pool_after: list[bool] = []
+        block = 0
+        for v in cfg:
+            if v == "M":
+                if not self.pool_after:
+                    raise ValueError("cfg must start with a conv width, not 'M'")
+                self.pool_after[-1] = True
+                h, w, block = h // 2, w // 2, block + 1
+                if min(h, w) < 1:
+                    raise ValueError(f"input {tuple(input_size)} is too small for {blocks} poolings")
+                continue
+            self.convs.append(nn.Conv2d(c, int(v), 3, padding=1))
+            self.bns.append(nn.BatchNorm2d(int(v)))
+            conv_ib = {**ib, "kl_mult": float(ib.get("kl_mult", 1.0)) * mults[min(block, len(mults) - 1)]}
+            self.conv_ibs.append(_identity_ib(int(v), use_ib, conv_ib, conv=True, spatial=h * w))
+            self.pool_after.append(False)
+            c = int(v)
+        self.flat_shape = (c, h, w)
+        sizes = [math.prod(self.flat_shape), *fc]
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, [*fc, num_classes]))
+        self.fc_ibs = nn.ModuleList(_identity_ib(n, use_ib, ib) for n in fc)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv, bn, ib, pool in zip(self.convs, self.bns, self.conv_ibs, self.pool_after):
+            x = ib(F.relu(bn(conv(x))))
+            if pool:
+                x = F.max_pool2d(x, 2)
+        x = x.flatten(1)
+        for linear, ib in zip(self.linears[:-1], self.fc_ibs):
+            x = ib(F.relu(linear(x)))
+        return self.linears[-1](x)
+
+
 @register_model
 def lenet300_100(input_size: Shape, num_classes: int, hidden: Sequence[int] = (300, 100), **_: Any) -> IBMLP:
     """LeNet-300-100, no bottlenecks (the baseline)."""
@@ -135,3 +194,28 @@ def lenet5(input_size: Shape, num_classes: int, padding: int = 0, **_: Any) -> I
 def vib_lenet5(input_size: Shape, num_classes: int, padding: int = 0, ib: Optional[dict] = None) -> IBLeNet5:
     """LeNet-5 with VIBNet bottlenecks on both conv layers' channels, the flattened features and fc1."""
     return IBLeNet5(input_size, num_classes, padding=padding, use_ib=True, ib=ib)
+
+
+@register_model
+def vgg(
+    input_size: Shape,
+    num_classes: int,
+    cfg: Sequence[Union[int, str]] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M"),
+    fc: Sequence[int] = (512,),
+    **_: Any,
+) -> IBVGG:
+    """Plain VGG-style baseline (BN, no bottlenecks)."""
+    return IBVGG(input_size, num_classes, cfg, fc, use_ib=False)
+
+
+@register_model
+def vib_vgg(
+    input_size: Shape,
+    num_classes: int,
+    cfg: Sequence[Union[int, str]] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M"),
+    fc: Sequence[int] = (512,),
+    ib: Optional[dict] = None,
+    kl_mult: Optional[Sequence[float]] = None,
+) -> IBVGG:
+    """VGG-style net with a VIBNet bottleneck after every conv (per channel) and hidden FC layer."""
+    return IBVGG(input_size, num_classes, cfg, fc, use_ib=True, ib=ib, kl_mult=kl_mult)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from har_vib.vib.bottleneck import InformationBottleneck
-from har_vib.vibnet.models import IBMLP, IBLeNet5
+from har_vib.vibnet.models import IBMLP, IBVGG, IBLeNet5
 
 
 class Select(nn.Module):
@@ -155,6 +155,57 @@ def build_lenet5(net: IBLeNet5, conv1: Kept, conv2: Kept, flat: Kept, fc1: Kept)
     return nn.Sequential(*layers), kept
 
 
+def _batchnorm(bn: nn.BatchNorm2d, keep: torch.Tensor) -> nn.BatchNorm2d:
+    out = nn.BatchNorm2d(len(keep), eps=bn.eps, momentum=bn.momentum).to(bn.weight.device)
+    with torch.no_grad():
+        out.weight.copy_(bn.weight[keep])
+        out.bias.copy_(bn.bias[keep])
+        out.running_mean.copy_(bn.running_mean[keep])
+        out.running_var.copy_(bn.running_var[keep])
+    return out
+
+
+def _prune_vgg(net: IBVGG) -> tuple[nn.Sequential, dict[str, list[int]]]:
+    """Kept filters of every conv (BN sliced alike), kept units of every hidden FC layer; each multiplier folds
+    into the next layer's inputs, through a max-pool only when positive (else a :class:`ChannelScale` stays)."""
+    device = net.convs[0].weight.device
+    layers: list[nn.Module] = []
+    kept: dict[str, list[int]] = {}
+    prev_keep = torch.arange(net.convs[0].in_channels, device=device)
+    prev_scale = torch.ones(net.convs[0].in_channels, device=device)  # still to fold into the next layer
+    with torch.no_grad():
+        for i, (conv, bn, ib, pool) in enumerate(zip(net.convs, net.bns, net.conv_ibs, net.pool_after)):
+            keep = _kept(ib, conv.out_channels, device)
+            z = _eval_multiplier(ib, conv.out_channels, device)
+            weight = conv.weight[keep][:, prev_keep] * prev_scale[prev_keep].view(1, -1, 1, 1)
+            layers += [_conv(conv, weight, conv.bias[keep]), _batchnorm(bn, keep), nn.ReLU()]
+            scale = z
+            if pool:
+                if not bool((z[keep] > 0).all()):
+                    layers.append(ChannelScale(z[keep]))
+                    scale = torch.ones_like(z)
+                layers.append(nn.MaxPool2d(2))
+            prev_keep, prev_scale = keep, scale
+            kept[f"conv{i + 1}"] = keep.tolist()
+        per_channel = math.prod(net.flat_shape[1:])
+        cols = (prev_keep.view(-1, 1) * per_channel + torch.arange(per_channel, device=device)).flatten()
+        col_scale = prev_scale.repeat_interleave(per_channel)
+        layers.append(nn.Flatten())
+        for j, linear in enumerate(net.linears):
+            last = j == len(net.linears) - 1
+            rows = torch.arange(linear.out_features, device=device)
+            if not last:
+                rows = _kept(net.fc_ibs[j], linear.out_features, device)
+            weight = linear.weight[rows][:, cols] * col_scale[cols]
+            layers.append(_linear(weight, linear.bias[rows] if linear.bias is not None else None))
+            if not last:
+                layers.append(nn.ReLU())
+                kept[f"fc{j + 1}"] = rows.tolist()
+                col_scale = _eval_multiplier(net.fc_ibs[j], linear.out_features, device)
+                cols = rows
+    return nn.Sequential(*layers), kept
+
+
 def remove_filters(net: IBLeNet5, keep1: torch.Tensor, keep2: torch.Tensor) -> nn.Sequential:
     """A plain LeNet-5 without the conv filters outside ``keep1`` / ``keep2`` (and without the fc1 inputs that
     read the removed conv2 filters). Exact when the removed filters' weights and biases are 0."""
@@ -179,8 +230,10 @@ def prune_network(net: nn.Module, input_shape: tuple[int, ...]) -> PrunedNet:
         model, kept = _prune_mlp(net)
     elif isinstance(net, IBLeNet5):
         model, kept = _prune_lenet5(net)
+    elif isinstance(net, IBVGG):
+        model, kept = _prune_vgg(net)
     else:
-        raise TypeError(f"prune_network handles IBMLP and IBLeNet5, got {type(net).__name__}")
+        raise TypeError(f"prune_network handles IBMLP, IBLeNet5 and IBVGG, got {type(net).__name__}")
     before = architecture_counts(net, input_shape)
     after = architecture_counts(model.eval(), input_shape)
     report = {

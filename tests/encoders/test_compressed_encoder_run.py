@@ -73,18 +73,19 @@ def test_compressed_encoder_run(tmp_path: Path, method: str):
     # features of the compressed encoder have their own store, next to nothing else
     (feature_dir,) = (tmp_path / "data" / "features").glob("synthetic-ucf101-*")
     assert len(list(feature_dir.iterdir())) == 1
+    if method == "hrel":
+        return
     # a second run reuses the cached encoder and features: the folder is not rewritten
     stamp = (folder / "encoder.pt").stat().st_mtime_ns
     train(_cfg(tmp_path, *extra, "trainer.max_epochs=1"))
     assert (folder / "encoder.pt").stat().st_mtime_ns == stamp
-    if method == "vib":
-        from scripts.bench_clip import main as bench_clip
+    from scripts.bench_clip import main as bench_clip
 
-        out = tmp_path / "bench.json"
-        assert bench_clip([str(tmp_path / "run"), "--min-seconds", "0.05", "--json", str(out)]) == 0
-        rows = json.loads(out.read_text())["rows"]
-        assert [r["stage"] for r in rows] == ["before", "after"]
-        assert rows[1]["params"] < rows[0]["params"] and all(r["median_ms"] > 0 for r in rows)
+    out = tmp_path / "bench.json"
+    assert bench_clip([str(tmp_path / "run"), "--min-seconds", "0.05", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["stage"] for r in rows] == ["before", "after"]
+    assert rows[1]["params"] < rows[0]["params"] and all(r["median_ms"] > 0 for r in rows)
 
 
 def test_compress_needs_a_cnn_backbone(tmp_path: Path):

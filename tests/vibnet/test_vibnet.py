@@ -70,6 +70,45 @@ def test_pruned_lenet5_equals_the_bottlenecked_net(negative_mu):
     assert all(f // 4 % 2 == 1 for f in pruned.kept["flat"])
 
 
+@pytest.mark.parametrize("negative_mu", [False, True])
+def test_pruned_vgg_equals_the_bottlenecked_net(negative_mu):
+    """Filters and BN channels sliced together; multipliers fold into the next conv / linear (through a max-pool
+    only when positive); per-block kl_mult scales each conv bottleneck's KL on top of its H*W."""
+    torch.manual_seed(0)
+    net = create_model(
+        "vib_vgg",
+        input_size=(1, 8, 8),
+        num_classes=10,
+        cfg=[8, 8, "M", 16, "M"],
+        fc=[12],
+        ib={"eval_mode": "mu"},
+        kl_mult=[0.5, 0.25],
+    )
+    assert [ib.kl_mult for ib in net.conv_ibs] == [0.5, 0.5, 0.25]
+    assert [ib.spatial for ib in net.conv_ibs] == [64, 64, 16]
+    with torch.no_grad():
+        for bn in net.bns:  # non-trivial statistics: a removed channel's BN offset would show
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.bias.uniform_(-0.5, 0.5)
+    _kill(net.conv_ibs[0], [0, 3])
+    _kill(net.conv_ibs[1], [1, 2, 7])
+    _kill(net.conv_ibs[2], list(range(0, 16, 2)))
+    _kill(net.fc_ibs[0], [4, 5])
+    if negative_mu:
+        with torch.no_grad():
+            net.conv_ibs[1].mu[4] = -0.7  # before a max-pool
+            net.conv_ibs[0].mu[1] = -0.3  # straight into conv2: folds whatever its sign
+    pruned = prune_network(net, (1, 8, 8))
+    x = torch.randn(4, 1, 8, 8)
+    assert torch.allclose(net.eval()(x), pruned.model(x), atol=1e-5)
+    assert sum(isinstance(m, ChannelScale) for m in pruned.model) == int(negative_mu)
+    assert pruned.report["kept"] == {"conv1": 6, "conv2": 5, "conv3": 8, "fc1": 10}
+    convs = [m for m in pruned.model if isinstance(m, torch.nn.Conv2d)]
+    assert [tuple(c.weight.shape[:2]) for c in convs] == [(6, 1), (5, 6), (8, 5)]
+    assert pruned.report["rW"] < 1
+
+
 def test_counts_follow_the_lenet_conventions():
     mlp = create_model("lenet300_100", input_size=784, num_classes=10)
     counts = architecture_counts(mlp, (784,))
