@@ -50,3 +50,36 @@ def clip_model_report(
     out["param_ratio"] = out["before"]["total_params"] / out["after"]["total_params"]
     out["mac_ratio"] = out["before"]["total_macs_per_clip"] / out["after"]["total_macs_per_clip"]
     return out
+
+
+def summarize_clip_runs(runs: Mapping[str, list[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per method from its runs' ``(clip_model.json, metrics.json)`` pairs: mean +- std of the compact
+    model's test accuracy, and the mean parameters / MACs per clip of the deployed whole model."""
+    import statistics
+
+    rows = []
+    for method, items in runs.items():
+        acc = [100.0 * float(m["test_acc_pruned"]) for _, m in items]
+
+        def mean(key: str, stage: str, items=items) -> float:
+            return statistics.mean(float(c[stage][key]) for c, _ in items)
+
+        def enc(stage: str, items=items) -> float:
+            return statistics.mean(float(c["encoder"][stage]["params"]) for c, _ in items)
+
+        rows.append(
+            {
+                "encoder": method,
+                "runs": len(items),
+                "encoder_params": f"{enc('before'):,.0f} -> {enc('after'):,.0f}",
+                "total_params": f"{mean('total_params', 'before'):,.0f} -> {mean('total_params', 'after'):,.0f}",
+                "macs_per_clip": (
+                    f"{mean('total_macs_per_clip', 'before') / 1e6:,.1f}M -> "
+                    f"{mean('total_macs_per_clip', 'after') / 1e6:,.1f}M"
+                ),
+                "param_ratio": f"{statistics.mean(float(c['param_ratio']) for c, _ in items):.1f}x",
+                "mac_ratio": f"{statistics.mean(float(c['mac_ratio']) for c, _ in items):.2f}x",
+                "test_acc": f"{statistics.mean(acc):.1f} +- {statistics.pstdev(acc):.1f}",
+            }
+        )
+    return rows
