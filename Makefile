@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-video bench-extract bench bench-flow tables compare test lint format sweep sync-wandb clean
+.PHONY: install demo demo-video bench-extract bench bench-flow bench-clip tables compare compare-encoders test lint format sweep sync-wandb clean
 
 install: $(STAMP)
 
@@ -34,6 +34,20 @@ bench: install
 # TV-L1: OpenCV vs the PyTorch port, end-point errors and pairs/s (GPU rows when CUDA is present)
 bench-flow: install
 	$(BIN)/python scripts/bench_flow.py --json outputs/flow_bench.json $(BENCH_ARGS)
+
+# the whole CNN-LSTM per clip (frame encoder + LSTM), before/after compression, one core:
+# make bench-clip RUN=outputs/encoder_compare/vib/seed0
+bench-clip: install
+	$(BIN)/python scripts/bench_clip.py $(RUN) --json $(RUN)/clip_bench.json $(BENCH_ARGS)
+
+# frame-encoder compression on the synthetic videos (vib, hrel, dense, none) x 3 seeds, finished runs kept:
+# outputs/encoder_compare/summary.md
+compare-encoders: install
+	for seed in 0 1 2; do for m in vib hrel dense none; do \
+	  [ -f outputs/encoder_compare/$$m/seed$$seed/clip_model.json ] || WANDB_MODE=disabled $(BIN)/python train.py \
+	    experiment=compressed_encoder_video backbone.compress=$$m seed=$$seed \
+	    hydra.run.dir=outputs/encoder_compare/$$m/seed$$seed || exit 1; done; done
+	$(BIN)/python scripts/encoder_report.py outputs/encoder_compare
 
 # the paper's Tables 1-4 as architectures (no data needed): outputs/tables/architectures.csv
 tables: install
