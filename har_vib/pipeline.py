@@ -126,7 +126,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             metrics.update(getattr(cb, "metrics", {}))
             metrics.update({k: v for k, v in getattr(cb, "report", {}).items() if isinstance(v, (int, float))})
         metrics["objective"] = sweep_objective(metrics, cfg.get("param_budget"))
-        metrics.update(_clip_model(datamodule, callbacks, cfg))
+        clip = _clip_model(datamodule, callbacks, cfg)
+        metrics.update(clip)
+        for logger in loggers if clip else []:  # the whole model's size on the dashboards (W&B: run summary)
+            logger.log_metrics({f"clip/{k}": float(v) for k, v in clip.items()})
         if cfg.get("test", True):
             results = trainer.test(module, datamodule=datamodule, ckpt_path=None, verbose=False)
             metrics.update({k: float(v) for k, v in (results[0] if results else {}).items()})
