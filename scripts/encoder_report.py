@@ -19,7 +19,17 @@ from har_vib.reports.clip_model import summarize_clip_runs  # noqa: E402
 from har_vib.reports.paper_tables import markdown  # noqa: E402
 from har_vib.utils.io import atomic_save  # noqa: E402
 
-COLUMNS = ["encoder", "runs", "encoder_params", "total_params", "macs_per_clip", "param_ratio", "mac_ratio", "test_acc"]
+COLUMNS = [
+    "encoder",
+    "runs",
+    "encoder_pruned",
+    "encoder_params",
+    "total_params",
+    "macs_per_clip",
+    "param_ratio",
+    "mac_ratio",
+    "test_acc",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,7 +54,8 @@ def clip_model_report(
 
 def summarize_clip_runs(runs: Mapping[str, list[Mapping[str, Any]]]) -> list[dict[str, Any]]:
     """One row per method from its runs' ``(clip_model.json, metrics.json)`` pairs: mean +- std of the compact
-    model's test accuracy, and the mean parameters / MACs per clip of the deployed whole model."""
+    model's test accuracy, the encoder's parameters as pruned, and the mean parameters / MACs per clip of the
+    deployed whole model (before -> after)."""
     import statistics
 
     rows = []
@@ -65,12 +66,14 @@ def summarize_clip_runs(runs: Mapping[str, list[Mapping[str, Any]]]) -> list[dic
             return statistics.mean(float(c[stage][key]) for c, _ in items)
 
         def enc(stage: str, items=items) -> float:
-            return statistics.mean(float(c["encoder"][stage]["params"]) for c, _ in items)
+            # "compressed": the encoder as pruned; "after": as deployed (outputs trimmed to what the LSTM reads)
+            return statistics.mean(float(c["encoder"].get(stage, c["encoder"]["after"])["params"]) for c, _ in items)
 
         rows.append(
             {
                 "encoder": method,
                 "runs": len(items),
+                "encoder_pruned": f"{enc('compressed'):,.0f}",
                 "encoder_params": f"{enc('before'):,.0f} -> {enc('after'):,.0f}",
                 "total_params": f"{mean('total_params', 'before'):,.0f} -> {mean('total_params', 'after'):,.0f}",
                 "macs_per_clip": (

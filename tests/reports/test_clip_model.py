@@ -61,5 +61,5 @@ def test_encoder_report_summarises_runs_per_method(tmp_path: Path, capsys):
         (run / "metrics.json").write_text(json.dumps({"test_acc_pruned": acc}))
     assert main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "| vib | 2 | 1,000 -> 300 |" in out and "60.0 +- 10.0" in out
+    assert "| vib | 2 | 300 | 1,000 -> 300 |" in out and "60.0 +- 10.0" in out
     assert "| none | 1 |" in out and (tmp_path / "summary.md").is_file()
