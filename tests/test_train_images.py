@@ -55,3 +55,39 @@ def test_missing_mnist_is_one_clear_error(tmp_path: Path):
     dm = instantiate(cfg.dataset)
     with pytest.raises(ConfigError, match="never downloads"):
         dm.setup()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["hrel", "l1"])
+def test_filter_pruning_from_train_py(tmp_path: Path, method: str):
+    """experiment=hrel_lenet5_digits (and its L1 variant): the trained plain LeNet-5 is pruned to the target
+    filters, fine-tuned, exported and reported like a VIBNet run."""
+    run = [o for o in TINY_RUN if not o.startswith(("model.net", "callbacks.prune_export"))]
+    fp = "callbacks.vibnet_prune.filter_pruning"
+    extra = [f"{fp}.method={method}", f"{fp}.targets=[4,10]", f"{fp}.finetune_epochs=1", f"{fp}.l1_epochs=1"]
+    extra += [f"{fp}.fractions=[0.5,0.5]", f"{fp}.relevance_batches=2", "trainer.max_epochs=2"]
+    train(compose_train_cfg(tmp_path, ["experiment=hrel_lenet5_digits", *run, *extra]))
+    comp = json.loads((tmp_path / "compression.json").read_text())
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert comp["method"] == method and comp["targets"] == [4, 10] and comp["rW"] < 1
+    assert 0.0 <= saved["test_acc_pruned"] <= 1.0
+    scripted = torch.jit.load(str(tmp_path / "pruned.pt"))
+    convs = [m for m in scripted.modules() if m.original_name == "Conv2d"]
+    assert [int(c.weight.shape[0]) for c in convs] == [4, 10]
+    x = torch.randn(2, 1, 8, 8)
+    session = ort.InferenceSession(str(tmp_path / "pruned.onnx"), providers=["CPUExecutionProvider"])
+    assert np.allclose(session.run(None, {"x": x.numpy()})[0], scripted(x).detach().numpy(), atol=1e-5)
+
+
+def test_filter_pruning_needs_the_plain_lenet5(tmp_path: Path):
+    run = [o for o in TINY_RUN if not o.startswith(("model.net", "callbacks.prune_export"))]
+    cfg = compose_train_cfg(
+        tmp_path, ["experiment=hrel_lenet5_digits", "model=vib_lenet5", *run, "trainer.max_epochs=1"]
+    )
+    with pytest.raises(ConfigError, match="model=lenet5"):
+        train(cfg)
+    bad = compose_train_cfg(
+        tmp_path, ["experiment=hrel_lenet5_digits", "callbacks.vibnet_prune.filter_pruning.method=x"]
+    )
+    with pytest.raises(ConfigError, match="filter_pruning.method"):
+        instantiate(bad.callbacks.vibnet_prune)

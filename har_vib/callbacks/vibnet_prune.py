@@ -1,22 +1,33 @@
 """At the end of fit on images: prune the VIBNet bottlenecks into a smaller standard network, check it against
-the bottlenecked net, evaluate, export (TorchScript, ONNX) and write metrics.json / compression.json."""
+the bottlenecked net, evaluate, export (TorchScript, ONNX) and write metrics.json / compression.json.
+
+A plain LeNet-5 can instead be filter-pruned after training (``filter_pruning.method=hrel|l1``): HRel's
+iterative relevance prune + fine-tune, or the L1-norm baseline (Torch-Pruning) with the same fine-tuning budget,
+down to ``filter_pruning.targets`` filters per conv layer; the outputs are the same files."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import lightning as L
 import torch
 from torch import nn
 
 from har_vib.callbacks.prune_export import log_summary
+from har_vib.errors import ConfigError
+from har_vib.hrel.l1_baseline import l1_prune_lenet5
+from har_vib.hrel.prune import hrel_prune_lenet5, train_images
 from har_vib.reports.plots import plot_alive_history
 from har_vib.utils.io import atomic_save, write_json
+from har_vib.vibnet.models import IBLeNet5
 from har_vib.vibnet.prune import architecture_counts, prune_network
+
+FILTER_METHODS = ("none", "hrel", "l1")
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +81,59 @@ class VIBNetPruneCallback(L.Callback):
     """Writes ``metrics.json``, ``compression.json`` (rW, rN, FLOPs, activations, errors), ``pruned.pt``,
     ``pruned.onnx`` and ``sparsity.png`` into ``output_dir``."""
 
-    def __init__(self, output_dir: str) -> None:
+    def __init__(self, output_dir: str, filter_pruning: Optional[Mapping[str, Any]] = None) -> None:
         self.output_dir = Path(output_dir)
+        self.filter_pruning = dict(filter_pruning or {})
+        self.filter_method = str(self.filter_pruning.get("method", "none") or "none")
+        if self.filter_method not in FILTER_METHODS:
+            raise ConfigError(
+                f"callbacks.vibnet_prune.filter_pruning.method={self.filter_method!r}: use {', '.join(FILTER_METHODS)}"
+            )
         self.metrics: dict[str, Any] = {}
         self.report: dict[str, Any] = {}
+
+    def _filter_prune(self, net: nn.Module, dm: Any, shape: tuple[int, ...]) -> tuple[nn.Module, dict[str, Any]]:
+        """HRel or L1 filter pruning of the trained plain LeNet-5 (a copy, on CPU) to the configured targets."""
+        if getattr(net, "is_vib", False) or not isinstance(net, IBLeNet5):
+            raise ConfigError(
+                f"filter_pruning.method={self.filter_method} prunes a plain LeNet-5: use model=lenet5 "
+                f"(got {type(net).__name__}{' with bottlenecks' if getattr(net, 'is_vib', False) else ''})"
+            )
+        fp = self.filter_pruning
+        targets = tuple(int(t) for t in fp.get("targets", (2, 8)))
+        epochs, lr = int(fp.get("finetune_epochs", 5)), float(fp.get("lr", 1e-3))
+        work = copy.deepcopy(net).cpu().eval()
+        batches = list(dm.train_dataloader())
+        if self.filter_method == "hrel":
+            result = hrel_prune_lenet5(
+                work,
+                batches,
+                dm.num_classes,
+                targets,
+                tuple(float(f) for f in fp.get("fractions", (0.04, 0.12))),
+                epochs,
+                lr,
+                fp.get("relevance_batches"),
+            )
+            compact, rounds = result.model, len(result.history)
+        else:
+            rounds = 1
+            l1_prune_lenet5(work, torch.zeros(1, *shape), targets)
+            train_images(work, batches, int(fp.get("l1_epochs") or epochs), lr)
+            compact = prune_network(work, shape).model
+        before, after = architecture_counts(net, shape), architecture_counts(compact, shape)
+        report = {
+            "method": self.filter_method,
+            "targets": list(targets),
+            "rounds": rounds,
+            **{f"{k}_before": v for k, v in before.items()},
+            **{f"{k}_after": v for k, v in after.items()},
+            "rW": after["weights"] / before["weights"],
+            "rN": after["neurons"] / before["neurons"],
+            "flops_ratio": after["flops"] / before["flops"],
+            "activation_ratio": after["activations"] / before["activations"],
+        }
+        return compact.eval(), report
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or getattr(trainer, "fast_dev_run", False):
@@ -85,7 +145,13 @@ class VIBNetPruneCallback(L.Callback):
         metrics: dict[str, Any] = {"test_acc": image_accuracy(net, test, device)}
         if val:
             metrics["val_acc"] = image_accuracy(net, val, device)
-        if net.is_vib:
+        if self.filter_method != "none":
+            compact, report = self._filter_prune(net, dm, shape)
+            cpu = torch.device("cpu")
+            metrics["test_acc_pruned"] = image_accuracy(compact, test, cpu)
+            if val:
+                metrics["val_acc_pruned"] = image_accuracy(compact, val, cpu)
+        elif net.is_vib:
             pruned = prune_network(net, shape)
             compact = pruned.model
             report = {
