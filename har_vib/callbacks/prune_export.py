@@ -70,6 +70,18 @@ def log_summary(trainer: L.Trainer, figures: dict[str, Any]) -> None:
             logger.save()
 
 
+def save_run_reports(
+    trainer: L.Trainer, output_dir: Path, metrics: dict[str, Any], report: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Write ``metrics.json`` and ``compression.json`` into ``output_dir``, put their scalars into the loggers and
+    log the metrics; returns both (the callbacks keep them as ``metrics`` / ``report``)."""
+    write_json(metrics, output_dir / "metrics.json")
+    write_json(report, output_dir / "compression.json")
+    log_summary(trainer, {**metrics, **report})
+    log.info("metrics: %s", metrics)
+    return metrics, report
+
+
 @dataclasses.dataclass
 class _FitData:
     """What every pruning stage reads and writes: the loaders, the device and the run's metrics."""
@@ -178,11 +190,7 @@ class PruneExportCallback(L.Callback):
             plot_alive_history(history, self.output_dir / "sparsity.png")
             write_json({"history": history}, self.output_dir / "sparsity.json")
         net.train()
-        write_json(metrics, self.output_dir / "metrics.json")
-        write_json(report, self.output_dir / "compression.json")
-        self.metrics, self.report = metrics, report
-        log_summary(trainer, {**metrics, **report})
-        log.info("metrics: %s", metrics)
+        self.metrics, self.report = save_run_reports(trainer, self.output_dir, metrics, report)
         log.info(
             "compression: %s -> %s LSTM params (%sx), inputs %s -> %s, hidden %s -> %s",
             report["lstm_params_before"],

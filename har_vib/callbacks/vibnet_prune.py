@@ -18,14 +18,14 @@ import lightning as L
 import torch
 from torch import nn
 
-from har_vib.callbacks.prune_export import log_summary
+from har_vib.callbacks.prune_export import save_run_reports
 from har_vib.errors import ConfigError
 from har_vib.hrel.l1_baseline import l1_prune_lenet5
 from har_vib.hrel.prune import hrel_prune_lenet5, train_images
 from har_vib.reports.plots import plot_alive_history
-from har_vib.utils.io import atomic_save, write_json
+from har_vib.utils.io import atomic_save
 from har_vib.vibnet.models import IBLeNet5
-from har_vib.vibnet.prune import architecture_counts, prune_network
+from har_vib.vibnet.prune import architecture_counts, prune_network, size_report
 
 FILTER_METHODS = ("none", "hrel", "l1")
 
@@ -121,17 +121,11 @@ class VIBNetPruneCallback(L.Callback):
             l1_prune_lenet5(work, torch.zeros(1, *shape), targets)
             train_images(work, batches, int(fp.get("l1_epochs") or epochs), lr)
             compact = prune_network(work, shape).model
-        before, after = architecture_counts(net, shape), architecture_counts(compact, shape)
         report = {
             "method": self.filter_method,
             "targets": list(targets),
             "rounds": rounds,
-            **{f"{k}_before": v for k, v in before.items()},
-            **{f"{k}_after": v for k, v in after.items()},
-            "rW": after["weights"] / before["weights"],
-            "rN": after["neurons"] / before["neurons"],
-            "flops_ratio": after["flops"] / before["flops"],
-            "activation_ratio": after["activations"] / before["activations"],
+            **size_report(architecture_counts(net, shape), architecture_counts(compact, shape)),
         }
         return compact.eval(), report
 
@@ -165,9 +159,7 @@ class VIBNetPruneCallback(L.Callback):
         else:  # the same layers as a plain nn.Sequential (exact, and exportable by TorchScript)
             compact = prune_network(net, shape).model
             counts = architecture_counts(net, shape)
-            report = {"method": "none", **{f"{k}_before": v for k, v in counts.items()}}
-            report.update({f"{k}_after": v for k, v in counts.items()})
-            report.update({"rW": 1.0, "rN": 1.0, "flops_ratio": 1.0, "activation_ratio": 1.0})
+            report = {"method": "none", **size_report(counts, counts)}
         metrics["test_error"] = 1.0 - metrics.get("test_acc_pruned", metrics["test_acc"])
         x, _ = next(iter(test))
         export_image_model(compact, self.output_dir, x[:2])
@@ -175,11 +167,7 @@ class VIBNetPruneCallback(L.Callback):
         if history:
             plot_alive_history(history, self.output_dir / "sparsity.png")
         net.train()
-        write_json(metrics, self.output_dir / "metrics.json")
-        write_json(report, self.output_dir / "compression.json")
-        self.metrics, self.report = metrics, report
-        log_summary(trainer, {**metrics, **report})
-        log.info("metrics: %s", metrics)
+        self.metrics, self.report = save_run_reports(trainer, self.output_dir, metrics, report)
         log.info(
             "rW %.2f%%, rN %.2f%%, FLOPs %.2f%%, neurons %s -> %s",
             100 * report["rW"],

@@ -127,6 +127,7 @@ class VideoDataModule(ClassificationDataModule):
         self.train_set = self.val_set = self.test_set = None
         self.skipped: dict[str, str] = {}
         self._stores: Optional[tuple[dict[str, FeatureStore], dict[str, Any]]] = None
+        self._fit_cache: Optional[list[VideoRecord]] = None
 
     # ------------------------------------------------------------------ data on disk
     @property
@@ -236,6 +237,14 @@ class VideoDataModule(ClassificationDataModule):
         cfg.setdefault("seed", int(self.hparams.seed))
         return CompressionSettings.from_config(cfg)
 
+    def _fit_records(self) -> list[VideoRecord]:
+        """The training videos less the validation ones (what the encoder is compressed on), parsed once."""
+        if getattr(self, "_fit_cache", None) is None:
+            self._fit_cache, _ = carve_validation(
+                self.parse_splits().train, self.hparams.val_fraction, self.hparams.seed
+            )
+        return self._fit_cache
+
     def _encoder_dir(self, method: str, spec: Any, weights_id: str, prep_key: Mapping[str, Any]) -> Path:
         """Where the compressed encoder of this setting lives: a hash of everything that produced it (data, split,
         training videos, streams, flow settings, backbone and its weights, method and its settings)."""
@@ -246,7 +255,7 @@ class VideoDataModule(ClassificationDataModule):
         if method not in METHODS:
             raise ConfigError(f"backbone.compress={method!r}: choose one of {', '.join(METHODS)}")
         settings = self._compression_settings()
-        fit, _ = carve_validation(self.parse_splits().train, self.hparams.val_fraction, self.hparams.seed)
+        fit = self._fit_records()
         key = {
             "version": 1,
             "dataset": self._dataset_tag(),
@@ -275,15 +284,13 @@ class VideoDataModule(ClassificationDataModule):
         if (folder / PLAN_FILE).is_file():
             log.info("compressed encoder: %s", folder)
             return load_compressed(folder, model)[0]
-        splits = self.parse_splits()
-        fit, _ = carve_validation(splits.train, self.hparams.val_fraction, self.hparams.seed)
         device = resolve_device(str(self.features_cfg.get("device", "auto")))
         pruned, plan = compress_encoder(
             encoder,
             method,
-            fit,
+            self._fit_records(),
             sources,
-            splits.num_classes,
+            self.parse_splits().num_classes,
             self._compression_settings(),
             accelerator="gpu" if device.type == "cuda" else "cpu",
         )

@@ -67,7 +67,7 @@ def deploy_encoder(
 def clip_pair(run: str | Path, seed: int = 0) -> tuple[ClipModel, ClipModel, dict[str, Any]]:
     """``(before, after, info)`` for a finished CNN-LSTM run; ``info`` has the crop, steps, streams and
     parameter counts of both."""
-    from har_vib.features.backbones import BackboneSpec, create_backbone, preprocessing_for
+    from har_vib.features.backbones import BackboneSpec, create_backbone
 
     run = Path(run)
     clip_path = run / "clip_model.json"
@@ -76,7 +76,7 @@ def clip_pair(run: str | Path, seed: int = 0) -> tuple[ClipModel, ClipModel, dic
     clip = json.loads(clip_path.read_text())
     spec = BackboneSpec.from_config({**clip["backbone"], "pretrained": False})  # latency does not depend on weights
     dense = create_backbone(spec)[0]
-    crop = preprocessing_for(dense, spec.img_size).crop
+    crop = int(clip["encoder"]["crop"])
     naive, compact, _ = run_pair(run, seed)
     index = compact.input_index.tolist() if compact.input_index is not None else None
     encoder, new_index, trimmed = deploy_encoder(clip, index, random_weights=True)

@@ -23,7 +23,7 @@ from torch import nn
 
 from har_vib.data.splits import VideoRecord
 from har_vib.encoders.fit import ClipFrames, EncoderFitModule, clip_accuracy, clip_loader, describe, fit_encoder
-from har_vib.encoders.masks import SiteMultipliers, fold_into_bn
+from har_vib.encoders.masks import SiteMultipliers, fold_into_bn, zeroed_channels
 from har_vib.encoders.plan import EncoderPlan, apply_plan
 from har_vib.encoders.sites import ChannelSite, find_sites, hook_bn_output
 from har_vib.errors import ConfigError
@@ -94,7 +94,7 @@ def _min_channel_guard(
     if multipliers.kind != "vib":
         return z
     for site in sites:
-        ib = multipliers.ib[site.conv.replace(".", "__")]
+        ib = multipliers.bottleneck(site)
         need = min(min_channels, site.channels) - int((z[site.conv] != 0).sum())
         if need > 0:
             snr = ib.log_snr().clone()
@@ -230,8 +230,7 @@ def compress_encoder(
     multipliers = _min_channel_guard(sites, mult, settings.min_channels)
     mult.remove()
     fold_into_bn(backbone, sites, multipliers)
-    removed = {conv: torch.nonzero(z == 0).flatten().tolist() for conv, z in multipliers.items()}
-    plan = EncoderPlan(method, crop, sites, removed)
+    plan = EncoderPlan(method, crop, sites, zeroed_channels(multipliers))
     apply_plan(backbone, plan)
     module.multipliers = None
     acc_pruned = clip_accuracy(module, eval_loader)

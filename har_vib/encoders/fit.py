@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any, Optional
 
 import lightning as L
@@ -24,7 +25,7 @@ from har_vib.data.video import VideoDecodeError
 from har_vib.encoders.masks import SiteMultipliers
 from har_vib.features.backbones import FrameEncoder
 from har_vib.features.extract import ClipSource, load_clip
-from har_vib.vib.bottleneck import InformationBottleneck
+from har_vib.lit_module import two_group_adam
 
 log = logging.getLogger(__name__)
 
@@ -156,13 +157,8 @@ class EncoderFitModule(L.LightningModule):
         self._epoch = {}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        ib = [p for m in self.modules() if isinstance(m, InformationBottleneck) for p in m.parameters()]
-        ib_ids = {id(p) for p in ib}
-        rest = [p for p in self.parameters() if id(p) not in ib_ids and p.requires_grad]
-        groups = [{"params": rest, "lr": self.lr, "weight_decay": self.weight_decay}]
-        if ib:
-            groups.append({"params": ib, "lr": self.ib_lr, "weight_decay": 0.0})
-        return torch.optim.Adam(groups)
+        hp = SimpleNamespace(lr=self.lr, weight_decay=self.weight_decay, ib_lr=self.ib_lr, ib_weight_decay=0.0)
+        return two_group_adam(self, hp)
 
 
 def fit_encoder(

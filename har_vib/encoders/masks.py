@@ -52,6 +52,10 @@ class SiteMultipliers(nn.Module):
             for s in self.sites:
                 self.register_buffer(f"mask_{_key(s)}", torch.ones(s.channels))
 
+    def bottleneck(self, site: ChannelSite) -> ConvInformationBottleneck:
+        """The bottleneck of ``site`` (``kind="vib"``)."""
+        return self.ib[_key(site)]
+
     def mask(self, site: ChannelSite) -> torch.Tensor:
         """The fixed 0/1 mask of ``site`` (``kind="mask"``)."""
         return getattr(self, f"mask_{_key(site)}")
@@ -59,7 +63,7 @@ class SiteMultipliers(nn.Module):
     def multiply(self, site: ChannelSite, x: torch.Tensor) -> torch.Tensor:
         """``x`` (B, C, H, W) times ``site``'s multiplier."""
         if self.kind == "vib":
-            return self.ib[_key(site)](x)
+            return self.bottleneck(site)(x)
         return x * self.mask(site).view(1, -1, 1, 1).to(x.dtype)
 
     def install(self, model: nn.Module) -> None:
@@ -83,12 +87,17 @@ class SiteMultipliers(nn.Module):
     def eval_multipliers(self) -> dict[str, torch.Tensor]:
         """What each site multiplies by at deploy time: ``keep_mask * mu`` (VIBNet's eval) or the 0/1 mask."""
         if self.kind == "vib":
-            return {s.conv: self.ib[_key(s)].multiplier(False).detach().clone() for s in self.sites}
+            return {s.conv: self.bottleneck(s).multiplier(False).detach().clone() for s in self.sites}
         return {s.conv: self.mask(s).detach().clone() for s in self.sites}
 
     def removed(self) -> dict[str, list[int]]:
         """Channel indices whose deploy multiplier is 0, per site."""
-        return {conv: torch.nonzero(z == 0).flatten().tolist() for conv, z in self.eval_multipliers().items()}
+        return zeroed_channels(self.eval_multipliers())
+
+
+def zeroed_channels(multipliers: dict[str, torch.Tensor]) -> dict[str, list[int]]:
+    """Indices of the channels whose multiplier is 0 (the ones to remove), per site."""
+    return {conv: torch.nonzero(z == 0).flatten().tolist() for conv, z in multipliers.items()}
 
 
 @torch.no_grad()

@@ -17,6 +17,8 @@ from har_vib.vib.bottleneck import InformationBottleneck
 from har_vib.vibnet.layers import ConvInformationBottleneck
 
 Shape = Union[int, Sequence[int]]
+# the default conv widths ("M": a max-pool closing a block): VIBNet's VGG cfg without its fifth block
+VGG_CFG: tuple[Union[int, str], ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M")
 
 
 def _identity_ib(n: int, use_ib: bool, ib: dict[str, Any], conv: bool = False, spatial: int = 1) -> nn.Module:
@@ -121,7 +123,7 @@ class IBVGG(IBNet):
         self,
         input_size: Shape,
         num_classes: int,
-        cfg: Sequence[Union[int, str]] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M"),
+        cfg: Sequence[Union[int, str]] = VGG_CFG,
         fc: Sequence[int] = (512,),
         use_ib: bool = True,
         ib: Optional[dict[str, Any]] = None,
@@ -200,7 +202,7 @@ def vib_lenet5(input_size: Shape, num_classes: int, padding: int = 0, ib: Option
 def vgg(
     input_size: Shape,
     num_classes: int,
-    cfg: Sequence[Union[int, str]] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M"),
+    cfg: Sequence[Union[int, str]] = VGG_CFG,
     fc: Sequence[int] = (512,),
     **_: Any,
 ) -> IBVGG:
@@ -212,7 +214,7 @@ def vgg(
 def vib_vgg(
     input_size: Shape,
     num_classes: int,
-    cfg: Sequence[Union[int, str]] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M"),
+    cfg: Sequence[Union[int, str]] = VGG_CFG,
     fc: Sequence[int] = (512,),
     ib: Optional[dict] = None,
     kl_mult: Optional[Sequence[float]] = None,

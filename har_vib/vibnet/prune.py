@@ -234,10 +234,17 @@ def prune_network(net: nn.Module, input_shape: tuple[int, ...]) -> PrunedNet:
         model, kept = _prune_vgg(net)
     else:
         raise TypeError(f"prune_network handles IBMLP, IBLeNet5 and IBVGG, got {type(net).__name__}")
-    before = architecture_counts(net, input_shape)
-    after = architecture_counts(model.eval(), input_shape)
     report = {
         "kept": {k: len(v) for k, v in kept.items()},
+        **size_report(architecture_counts(net, input_shape), architecture_counts(model.eval(), input_shape)),
+    }
+    return PrunedNet(model=model.eval(), kept=kept, report=report)
+
+
+def size_report(before: dict[str, int], after: dict[str, int]) -> dict[str, Any]:
+    """VIBNet's size columns from two :func:`architecture_counts`: every count before and after, ``rW``, ``rN``
+    and the FLOPs and activation ratios."""
+    return {
         **{f"{k}_before": v for k, v in before.items()},
         **{f"{k}_after": v for k, v in after.items()},
         "rW": after["weights"] / before["weights"],
@@ -245,7 +252,6 @@ def prune_network(net: nn.Module, input_shape: tuple[int, ...]) -> PrunedNet:
         "flops_ratio": after["flops"] / before["flops"],
         "activation_ratio": after["activations"] / before["activations"],
     }
-    return PrunedNet(model=model.eval(), kept=kept, report=report)
 
 
 @torch.no_grad()
