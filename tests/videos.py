@@ -25,7 +25,7 @@ def make_bad_videos(folder: Path, good: Path) -> dict[str, str]:
         "zero.avi": "zero-length",
         "garbage.avi": "cannot open",
         "truncated_header.avi": "cannot open",
-        "corrupt_stream.avi": "cannot open",
+        "corrupt_stream.avi": "no decodable frames",
         "a_folder.avi": "not a regular file",
         "missing.avi": "file not found",
         "one_frame.avi": "too short",

@@ -6,13 +6,17 @@ Flow between frames ``i`` and ``i+1`` is clipped to ``[-bound, bound]`` pixels a
 ``flow_x_%05d.jpg`` / ``flow_y_%05d.jpg``, 1-based, in one folder per video, next to a ``meta.json`` that records
 the algorithm, its parameters and the bound. A video with N frames has N-1 flow frames.
 
-A folder is written to a temp name and renamed when complete, so an interrupted extraction never leaves a
-half-written video behind, and a rerun skips every folder that exists.
+A dataset's flow lives under ``<cache>/<dataset>/tvl1-<hash>``, the hash covering the flow settings, the video
+folder and how videos are decoded, so a second copy of a dataset never reads another copy's flow. Each video's
+``meta.json`` records the size and modification time of the video file it was computed from; a video changed or
+re-encoded since is recomputed (and said so). A folder is written to a temp name and renamed when complete, so an
+interrupted extraction never leaves a half-written video behind, and a rerun skips every current folder.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing as mp
 import time
 from collections.abc import Sequence
@@ -24,11 +28,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from har_vib.data.video import VideoDecodeError, probe, read_frames, short_side_size
+from har_vib.data.video import DECODING, VideoDecodeError, read_frames, resize_frames, short_side_size
 from har_vib.errors import ConfigError
-from har_vib.utils.io import atomic_dir, remove_stale_temps, stable_hash, write_json
+from har_vib.utils.io import atomic_dir, file_identity, remove_stale_temps, stable_hash, write_json
 
 META_FILE = "meta.json"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -151,9 +157,9 @@ def frame_name(component: str, index: int, image_format: str = "jpg") -> str:
 
 
 def write_flow_folder(folder: Path, flow_u8: np.ndarray, meta: dict[str, Any], config: FlowConfig) -> None:
-    """Write one video's flow images and ``meta.json`` atomically."""
+    """Write one video's flow images and ``meta.json`` atomically, replacing an outdated folder."""
     params = [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality] if config.image_format == "jpg" else []
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, replace=True) as tmp:
         for i, pair in enumerate(flow_u8):
             for c, component in enumerate("xy"):
                 if not cv2.imwrite(str(tmp / frame_name(component, i, config.image_format)), pair[..., c], params):
@@ -180,9 +186,21 @@ def read_flow(folder: str | Path, indices: Sequence[int] | np.ndarray) -> np.nda
     return np.stack(out)
 
 
-def flow_root(cache_dir: str | Path, dataset: str, config: FlowConfig) -> Path:
-    """Folder of a dataset's flow for one configuration: ``<cache>/<dataset>/tvl1-<hash>``."""
-    return Path(cache_dir) / dataset / f"tvl1-{stable_hash(config.key(), 10)}"
+def flow_root(
+    cache_dir: str | Path, dataset: str, config: FlowConfig, video_dir: str | Path, decoder: str = "auto"
+) -> Path:
+    """Folder of a dataset's flow for one configuration: ``<cache>/<dataset>/tvl1-<hash>``, the hash covering the
+    flow settings, the (resolved) video folder and the decoding."""
+    return Path(cache_dir) / dataset / f"tvl1-{stable_hash(root_key(config, video_dir, decoder), 10)}"
+
+
+def root_key(config: FlowConfig, video_dir: str | Path, decoder: str = "auto") -> dict[str, Any]:
+    """Everything a flow root's content depends on (written to its ``params.json``)."""
+    return {
+        **config.key(),
+        "video_root": str(Path(video_dir).resolve()),
+        "decoding": {"version": DECODING, "decoder": decoder},
+    }
 
 
 def flow_folder(root: Path, video_id: str) -> Path:
@@ -190,26 +208,39 @@ def flow_folder(root: Path, video_id: str) -> Path:
     return root / video_id
 
 
-def is_done(root: Path, video_id: str) -> bool:
-    """True when the video's flow folder is complete (it exists only once complete)."""
-    return (flow_folder(root, video_id) / META_FILE).is_file()
+def is_done(root: Path, video_id: str, identity: dict[str, int] | None = None) -> bool:
+    """True when the video's flow folder is complete (it exists only once complete) and, when ``identity`` is
+    given, was computed from the video file it describes."""
+    meta = flow_folder(root, video_id) / META_FILE
+    if not meta.is_file():
+        return False
+    if identity is None:
+        return True
+    try:
+        return json.loads(meta.read_text()).get("source") == identity
+    except (OSError, ValueError):
+        return False
 
 
-def extract_video_flow(video_path: str | Path, folder: Path, config: FlowConfig) -> dict[str, Any]:
-    """Decode every frame of one video, run OpenCV's TV-L1 on consecutive pairs, store the result."""
-    frames = _decode_for_flow(video_path, config)
-    return _write_video(folder, str(video_path), frames, tvl1_flow(frames, config.tvl1), config)
+def extract_video_flow(
+    video_path: str | Path, folder: Path, config: FlowConfig, decoder: str = "auto"
+) -> dict[str, Any]:
+    """Decode every frame of one video, run OpenCV's TV-L1 on consecutive pairs, store the result (with the
+    identity the video file had before decoding began)."""
+    identity = file_identity(video_path)
+    frames = _decode_for_flow(video_path, config, decoder)
+    return _write_video(folder, str(video_path), frames, tvl1_flow(frames, config.tvl1), config, identity)
 
 
 def _worker_init() -> None:
     cv2.setNumThreads(1)
 
 
-def _extract_one(job: tuple[str, str, str, FlowConfig]) -> tuple[str, str | None, float]:
-    video_id, video_path, folder, config = job
+def _extract_one(job: tuple[str, str, str, FlowConfig, str]) -> tuple[str, str | None, float]:
+    video_id, video_path, folder, config, decoder = job
     start = time.perf_counter()
     try:
-        extract_video_flow(video_path, Path(folder), config)
+        extract_video_flow(video_path, Path(folder), config, decoder)
         return video_id, None, time.perf_counter() - start
     except VideoDecodeError as err:
         return video_id, err.reason, time.perf_counter() - start
@@ -218,25 +249,35 @@ def _extract_one(job: tuple[str, str, str, FlowConfig]) -> tuple[str, str | None
         return video_id, f"{type(err).__name__}: {first_line}", time.perf_counter() - start
 
 
-def _decode_for_flow(video_path: str | Path, config: FlowConfig) -> np.ndarray:
-    size = None
+def _decode_for_flow(video_path: str | Path, config: FlowConfig, decoder: str = "auto") -> np.ndarray:
+    frames = read_frames(video_path, lambda n: np.arange(n), min_frames=config.min_frames, decoder=decoder)
     if config.short_side:
-        info = probe(video_path)
-        size = short_side_size(info.width, info.height, config.short_side)
-    return read_frames(video_path, lambda n: np.arange(n), size=size, min_frames=config.min_frames)
+        frames = resize_frames(frames, short_side_size(frames.shape[2], frames.shape[1], config.short_side))
+    return frames
 
 
 def _write_video(
-    folder: Path, video_path: str, frames: np.ndarray, flow: np.ndarray, config: FlowConfig
+    folder: Path,
+    video_path: str,
+    frames: np.ndarray,
+    flow: np.ndarray,
+    config: FlowConfig,
+    identity: dict[str, int] | None,
 ) -> dict[str, Any]:
-    meta = {**config.key(), "video": str(video_path), "num_frames": int(len(frames)), "height": int(frames.shape[1]),
-            "width": int(frames.shape[2])}
+    meta = {
+        **config.key(),
+        "video": str(video_path),
+        "num_frames": int(len(frames)),
+        "height": int(frames.shape[1]),
+        "width": int(frames.shape[2]),
+        "source": identity,
+    }
     write_flow_folder(folder, quantize_flow(flow, config.bound), meta, config)
     return meta
 
 
 def _extract_torch(
-    todo: Sequence[tuple[str, str, str, FlowConfig]],
+    todo: Sequence[tuple[str, str, str, FlowConfig, str]],
     config: FlowConfig,
     device: str,
     batch_pairs: int,
@@ -266,14 +307,15 @@ def _extract_torch(
                 v["left"] -= 1
             queue.clear()
         for v in [v for v in pending if v["left"] == 0]:
-            _write_video(Path(v["folder"]), v["path"], v["frames"], v["flow"], config)
+            _write_video(Path(v["folder"]), v["path"], v["frames"], v["flow"], config, v["source"])
             pending.remove(v)
             written += 1
             bar.update()
 
-    for video_id, path, folder, _ in todo:
+    for video_id, path, folder, _, decoder in todo:
+        identity = file_identity(path)
         try:
-            frames = _decode_for_flow(path, config)
+            frames = _decode_for_flow(path, config, decoder)
         except VideoDecodeError as err:
             _record(video_id, err.reason, skipped)
             bar.update()
@@ -285,8 +327,15 @@ def _extract_torch(
         gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]).astype(np.float32)
         if pending and gray.shape[1:] != pending[0]["gray"].shape[1:]:
             run_queue()  # a batch holds one frame size: finish the queued videos first
-        video = {"path": path, "folder": folder, "frames": frames, "gray": gray, "left": len(gray) - 1,
-                 "flow": np.zeros((len(gray) - 1, *gray.shape[1:], 2), np.float32)}
+        video = {
+            "path": path,
+            "folder": folder,
+            "frames": frames,
+            "gray": gray,
+            "left": len(gray) - 1,
+            "source": identity,
+            "flow": np.zeros((len(gray) - 1, *gray.shape[1:], 2), np.float32),
+        }
         pending.append(video)
         for i in range(len(gray) - 1):
             queue.append((video, i))
@@ -304,20 +353,34 @@ def extract_dataset_flow(
     progress: bool = True,
     device: str = "auto",
     batch_pairs: int = 64,
+    decoder: str = "auto",
 ) -> dict[str, Any]:
     """TV-L1 flow for every ``(video_id, path)`` not yet done under ``root``: OpenCV in ``workers`` processes,
     or the torch backend in batches of ``batch_pairs`` frame pairs on ``device`` (auto: CUDA when there is one).
 
-    Resumable: finished videos are skipped, leftovers of interrupted writes removed. Videos that fail are
-    listed with their reason in ``root/skipped.json``. Returns counts ``{extracted, done_before, skipped}``.
+    Resumable: finished videos are skipped, leftovers of interrupted writes removed. A video whose file changed
+    since its flow was computed (size or modification time) is recomputed. Videos that fail are listed with their
+    reason in ``root/skipped.json``. Returns counts ``{extracted, done_before, skipped, recomputed}``.
     """
     if config.backend == "opencv":
         check_optflow()
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(root)
-    write_json(config.key(), root / "params.json")
-    todo = [(vid, str(path), str(flow_folder(root, vid)), config) for vid, path in videos if not is_done(root, vid)]
+    write_json({**config.key(), "decoder": decoder}, root / "params.json")
+    identities = {vid: file_identity(path) for vid, path in videos}
+    stale = [vid for vid, _ in videos if is_done(root, vid) and not is_done(root, vid, identities[vid])]
+    if stale:
+        log.warning(
+            "TV-L1 flow: %d videos changed since their flow was computed (size or modification time), recomputing: %s",
+            len(stale),
+            ", ".join(stale[:5]) + (" ..." if len(stale) > 5 else ""),
+        )
+    todo = [
+        (vid, str(path), str(flow_folder(root, vid)), config, decoder)
+        for vid, path in videos
+        if not is_done(root, vid, identities[vid])
+    ]
     skipped: dict[str, str] = {}
     extracted = 0
     bar = tqdm(total=len(todo), desc=f"TV-L1 flow ({config.backend})", unit="video", disable=not progress)
@@ -339,7 +402,12 @@ def extract_dataset_flow(
             bar.update()
     bar.close()
     write_json({"skipped": skipped}, root / "skipped.json")
-    return {"extracted": extracted, "done_before": len(videos) - len(todo), "skipped": len(skipped)}
+    return {
+        "extracted": extracted,
+        "done_before": len(videos) - len(todo),
+        "skipped": len(skipped),
+        "recomputed": len(stale),
+    }
 
 
 def _record(vid: str, reason: str | None, skipped: dict[str, str]) -> int:

@@ -2,7 +2,9 @@
 
 Labels are 0-based. Class order: ``classInd.txt`` for UCF101, sorted class names for HMDB51 and UCF11.
 Parsing reads the split files only (it never decodes a video); a video listed there but missing on disk is
-skipped later, with its reason, by whatever reads it.
+skipped later, with its reason, by whatever reads it. Every folder scan skips hidden entries (:func:`is_hidden`).
+Every layout error says what is wrong, where, and which override fixes it (``dataset.root``, ``dataset.video_dir``,
+``dataset.split_dir``), then shows the expected layout.
 """
 
 from __future__ import annotations
@@ -33,21 +35,56 @@ HMDB51_LAYOUT = """\
 Get it from https://serre-lab.clps.brown.edu/resource/hmdb-a-large-human-motion-database/, or generate a
 stand-in with `python scripts/make_synthetic_videos.py --layout hmdb51 --out <root>`."""
 
+UCF11_RELEASES = ("action_youtube_naudio", "UCF11_updated_mpg")
+
 UCF11_LAYOUT = """\
-  <root>/action_youtube_naudio/<class>/v_<short>_<GG>/v_<short>_<GG>_<CC>.avi
-  <root>/action_youtube_naudio/<class>/Annotation/            (ignored)
+  <root>/UCF11_updated_mpg/<class>/v_<short>_<GG>/v_<short>_<GG>_<CC>.mpg       (UCF11_updated_mpg.rar)
+  <root>/action_youtube_naudio/<class>/v_<short>_<GG>/v_<short>_<GG>_<CC>.avi   (older action_youtube_naudio.zip)
+  <class>/Annotation/ folders and hidden entries (.DS_Store, ._*, .ipynb_checkpoints) are ignored
   11 classes (basketball, biking, ..., walking), 25 groups GG = 01..25 per class
-Get it from https://www.crcv.ucf.edu/data/UCF_YouTube_Action.php (UCF11_updated_mpg.rar or
-action_youtube_naudio.zip), or generate a stand-in with
+  keep one release under <root>, or set dataset.video_dir=<the folder of the class folders>
+Get it from https://www.crcv.ucf.edu/data/UCF_YouTube_Action.php, or generate a stand-in with
 `python scripts/make_synthetic_videos.py --layout ucf11 --out <root>`."""
+
+# the override that fixes each kind of layout problem
+_UCF101_VIDEO_FIX = "set dataset.root=<folder holding UCF-101/>, or dataset.video_dir=<folder of the class folders>"
+_UCF101_SPLIT_FIX = (
+    "set dataset.root=<folder holding ucfTrainTestlist/>, or dataset.split_dir=<folder holding classInd.txt>"
+)
+_UCF101_LIST_FIX = "point dataset.split_dir at the official lists (ucfTrainTestlist/ of the splits zip)"
+_HMDB51_VIDEO_FIX = "set dataset.root=<folder holding videos/>, or dataset.video_dir=<folder of the class folders>"
+_HMDB51_SPLIT_FIX = (
+    "set dataset.root=<folder holding testTrainMulti_7030_splits/>, or dataset.split_dir=<folder of the split files>"
+)
+_HMDB51_LIST_FIX = "point dataset.split_dir at the official split files (testTrainMulti_7030_splits/)"
+_UCF11_FIX = (
+    "set dataset.root=<folder holding action_youtube_naudio/ or UCF11_updated_mpg/>, "
+    "or dataset.video_dir=<folder of the class folders>"
+)
 
 
 class DatasetLayoutError(ConfigError):
     """A dataset folder is missing or does not have the layout its parser expects."""
 
 
-def _layout_error(what: str, layout: str) -> DatasetLayoutError:
-    return DatasetLayoutError(f"{what}\nExpected layout:\n{layout}")
+def _layout_error(what: str, fix: str, layout: str) -> DatasetLayoutError:
+    return DatasetLayoutError(f"{what}\nFix: {fix}\nExpected layout:\n{layout}")
+
+
+def is_hidden(name: str) -> bool:
+    """Whether a folder entry is hidden junk to skip: ``.DS_Store``, macOS ``._*`` files, ``.ipynb_checkpoints``,
+    a generator's ``.tmp-*`` leftovers (any name starting with '.')."""
+    return name.startswith(".")
+
+
+def _visible(folder: Path) -> list[Path]:
+    """The entries of ``folder`` that are not hidden, sorted."""
+    return sorted(p for p in folder.iterdir() if not is_hidden(p.name))
+
+
+def _read_lines(path: Path) -> list[str]:
+    """Lines of a split file, whatever its line endings (LF, CRLF) and with a UTF-8 BOM dropped."""
+    return path.read_text(encoding="utf-8-sig").splitlines()
 
 
 @dataclass(frozen=True)
@@ -87,9 +124,9 @@ class DatasetSplit:
         return [*self.train, *self.test]
 
 
-def _require_dir(path: Path, layout: str, what: str) -> None:
+def _require_dir(path: Path, what: str, fix: str, layout: str) -> None:
     if not path.is_dir():
-        raise _layout_error(f"{what} not found: {path}", layout)
+        raise _layout_error(f"{what} not found: {path}", fix, layout)
 
 
 def _check_split_number(split: int, name: str) -> None:
@@ -104,25 +141,31 @@ def read_ucf101_classes(split_dir: Path) -> list[str]:
     """Class names in ``classInd.txt`` order (its ids must be 1..N without gaps)."""
     path = split_dir / "classInd.txt"
     if not path.is_file():
-        raise _layout_error(f"UCF101 class index not found: {path}", UCF101_LAYOUT)
+        raise _layout_error(f"UCF101 class index not found: {path}", _UCF101_SPLIT_FIX, UCF101_LAYOUT)
     entries: dict[int, str] = {}
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(_read_lines(path), 1):
         if not line.strip():
             continue
         parts = line.split()
         if len(parts) != 2 or not parts[0].isdigit():
-            raise _layout_error(f"{path}:{lineno}: expected `<id> <ClassName>`, got {line!r}", UCF101_LAYOUT)
+            raise _layout_error(
+                f"{path}:{lineno}: expected `<id> <ClassName>`, got {line!r}", _UCF101_LIST_FIX, UCF101_LAYOUT
+            )
         entries[int(parts[0])] = parts[1]
     if sorted(entries) != list(range(1, len(entries) + 1)):
-        raise _layout_error(f"{path}: class ids must run 1..N without gaps, got {sorted(entries)[:5]}...", UCF101_LAYOUT)
+        raise _layout_error(
+            f"{path}: class ids must run 1..N without gaps, got {sorted(entries)[:5]}...",
+            _UCF101_LIST_FIX,
+            UCF101_LAYOUT,
+        )
     return [entries[i] for i in range(1, len(entries) + 1)]
 
 
 def _read_ucf101_list(path: Path, index: dict[str, int]) -> list[VideoRecord]:
     if not path.is_file():
-        raise _layout_error(f"UCF101 split list not found: {path}", UCF101_LAYOUT)
+        raise _layout_error(f"UCF101 split list not found: {path}", _UCF101_SPLIT_FIX, UCF101_LAYOUT)
     records = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(_read_lines(path), 1):
         parts = line.split()
         if not parts:
             continue
@@ -130,19 +173,22 @@ def _read_ucf101_list(path: Path, index: dict[str, int]) -> list[VideoRecord]:
         class_name = rel.split("/")[0] if "/" in rel else ""
         if class_name not in index:
             raise _layout_error(
-                f"{path}:{lineno}: {rel!r} is not under a class folder named in classInd.txt", UCF101_LAYOUT
+                f"{path}:{lineno}: {rel!r} is not under a class folder named in classInd.txt",
+                _UCF101_LIST_FIX,
+                UCF101_LAYOUT,
             )
         label = index[class_name]
         # re-hosted copies sometimes carry a label column: it must agree with classInd.txt
         if len(parts) > 1 and parts[1].isdigit() and int(parts[1]) - 1 != label:
             raise _layout_error(
                 f"{path}:{lineno}: label {parts[1]} disagrees with classInd.txt ({class_name} = {label + 1})",
+                _UCF101_LIST_FIX,
                 UCF101_LAYOUT,
             )
         match = _UCF101_GROUP.search(Path(rel).stem)
         records.append(VideoRecord(rel, label, class_name, int(match.group(1)) if match else None))
     if not records:
-        raise _layout_error(f"{path} lists no videos", UCF101_LAYOUT)
+        raise _layout_error(f"{path} lists no videos", _UCF101_LIST_FIX, UCF101_LAYOUT)
     return records
 
 
@@ -154,13 +200,13 @@ def parse_ucf101(video_dir: str | Path, split_dir: str | Path, split: int = 1) -
     """
     _check_split_number(split, "UCF101")
     video_dir, split_dir = Path(video_dir), Path(split_dir)
-    _require_dir(video_dir, UCF101_LAYOUT, "UCF101 video folder")
-    _require_dir(split_dir, UCF101_LAYOUT, "UCF101 split folder")
+    _require_dir(video_dir, "UCF101 video folder", _UCF101_VIDEO_FIX, UCF101_LAYOUT)
+    _require_dir(split_dir, "UCF101 split folder", _UCF101_SPLIT_FIX, UCF101_LAYOUT)
     classes = read_ucf101_classes(split_dir)
     index = {c: i for i, c in enumerate(classes)}
     train = _read_ucf101_list(split_dir / f"trainlist0{split}.txt", index)
     test = _read_ucf101_list(split_dir / f"testlist0{split}.txt", index)
-    _check_disjoint(train, test, split_dir)
+    _check_disjoint(train, test, split_dir, _UCF101_LIST_FIX)
     return DatasetSplit(classes, train, test, {"dataset": "ucf101", "split": split})
 
 
@@ -170,65 +216,129 @@ _HMDB_SPLIT_FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<k>[123])\.txt$")
 def parse_hmdb51(video_dir: str | Path, split_dir: str | Path, split: int = 1) -> DatasetSplit:
     """HMDB51 split ``split`` (1-3) from ``testTrainMulti_7030_splits/<class>_test_split<k>.txt``.
 
-    Tag 1 = train, 2 = test, 0 = unused (dropped). Classes are the sorted class names of the split files.
+    Tag 1 = train, 2 = test, 0 = unused (dropped). Classes are the sorted class names of the split files;
+    hidden files in the split folder (``._*`` copies, ``.tmp-*`` leftovers) are ignored.
     """
     _check_split_number(split, "HMDB51")
     video_dir, split_dir = Path(video_dir), Path(split_dir)
-    _require_dir(video_dir, HMDB51_LAYOUT, "HMDB51 video folder")
-    _require_dir(split_dir, HMDB51_LAYOUT, "HMDB51 split folder")
+    _require_dir(video_dir, "HMDB51 video folder", _HMDB51_VIDEO_FIX, HMDB51_LAYOUT)
+    _require_dir(split_dir, "HMDB51 split folder", _HMDB51_SPLIT_FIX, HMDB51_LAYOUT)
     files = {}
-    for p in split_dir.iterdir():
+    for p in _visible(split_dir):
         m = _HMDB_SPLIT_FILE.match(p.name)
-        if m and int(m.group("k")) == split:
+        if m and int(m.group("k")) == split and p.is_file():
             files[m.group("cls")] = p
     if not files:
-        raise _layout_error(f"{split_dir} has no `<class>_test_split{split}.txt` files", HMDB51_LAYOUT)
+        raise _layout_error(
+            f"{split_dir} has no `<class>_test_split{split}.txt` files", _HMDB51_SPLIT_FIX, HMDB51_LAYOUT
+        )
     classes = sorted(files)
     train, test = [], []
     for label, cls in enumerate(classes):
-        for lineno, line in enumerate(files[cls].read_text().splitlines(), 1):
+        for lineno, line in enumerate(_read_lines(files[cls]), 1):
             parts = line.split()
             if not parts:
                 continue
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
                 raise _layout_error(
-                    f"{files[cls]}:{lineno}: expected `<video>.avi <0|1|2>`, got {line.strip()!r}", HMDB51_LAYOUT
+                    f"{files[cls]}:{lineno}: expected `<video>.avi <0|1|2>`, got {line.strip()!r}",
+                    _HMDB51_LIST_FIX,
+                    HMDB51_LAYOUT,
                 )
             if parts[1] == "0":
                 continue
             record = VideoRecord(f"{cls}/{parts[0]}", label, cls, None)
             (train if parts[1] == "1" else test).append(record)
     if not train or not test:
-        raise _layout_error(f"{split_dir}: split {split} has {len(train)} train and {len(test)} test videos",
-                            HMDB51_LAYOUT)
-    _check_disjoint(train, test, split_dir)
+        raise _layout_error(
+            f"{split_dir}: split {split} has {len(train)} train and {len(test)} test videos",
+            _HMDB51_LIST_FIX,
+            HMDB51_LAYOUT,
+        )
+    _check_disjoint(train, test, split_dir, _HMDB51_LIST_FIX)
     return DatasetSplit(classes, train, test, {"dataset": "hmdb51", "split": split})
 
 
 _UCF11_GROUP_DIR = re.compile(r"^v_(?P<short>.+)_(?P<group>\d{2})$")
 
 
+def _holds_ucf11_classes(folder: Path) -> bool:
+    """Whether some visible subfolder of ``folder`` holds ``v_<short>_<GG>`` group folders (a class folder)."""
+    return folder.is_dir() and any(
+        _UCF11_GROUP_DIR.match(g.name) and g.is_dir() for c in _visible(folder) if c.is_dir() for g in _visible(c)
+    )
+
+
+def _unnest(folder: Path) -> Path:
+    """``folder/<same name>`` when an archive was unpacked into a folder of its own name, else ``folder``."""
+    inner = folder / folder.name
+    return inner if not _holds_ucf11_classes(folder) and _holds_ucf11_classes(inner) else folder
+
+
+def resolve_ucf11_video_dir(root: str | Path) -> Path:
+    """The UCF11 folder of class folders under ``dataset.root``.
+
+    ``root/action_youtube_naudio`` or ``root/UCF11_updated_mpg`` (either release; one unpacked into a folder of
+    its own name, ``root/UCF11_updated_mpg/UCF11_updated_mpg``, is followed), else ``root`` itself when it holds
+    the class folders. Both releases under one root is an error: pick one with ``dataset.video_dir``.
+    """
+    root = Path(root)
+    _require_dir(root, "UCF11 dataset root", _UCF11_FIX, UCF11_LAYOUT)
+    found = [_unnest(root / name) for name in UCF11_RELEASES if (root / name).is_dir()]
+    if len(found) > 1:
+        raise _layout_error(
+            f"{root} holds both UCF11 releases, {' and '.join(f'{n}/' for n in UCF11_RELEASES)}",
+            "pick one with " + " or ".join(f"dataset.video_dir={d}" for d in found),
+            UCF11_LAYOUT,
+        )
+    if found:
+        return found[0]
+    if _holds_ucf11_classes(root):
+        return root
+    raise _layout_error(
+        f"no UCF11 videos under {root}: neither {' nor '.join(f'{n}/' for n in UCF11_RELEASES)} nor class folders "
+        "of v_<short>_<GG>/ group folders",
+        _UCF11_FIX,
+        UCF11_LAYOUT,
+    )
+
+
 def scan_ucf11(video_dir: str | Path) -> tuple[list[str], list[VideoRecord]]:
-    """Every clip of the UCF11 archive layout, with its group parsed from ``v_<short>_<GG>``."""
+    """Every clip of the UCF11 archive layout, with its group parsed from ``v_<short>_<GG>``.
+
+    ``video_dir`` is the folder of class folders (see :func:`resolve_ucf11_video_dir`). Hidden entries,
+    ``Annotation`` folders (any case) and files that are not videos (``.avi``, ``.mpg``, ...) are ignored.
+    """
     video_dir = Path(video_dir)
-    _require_dir(video_dir, UCF11_LAYOUT, "UCF11 video folder")
-    classes = sorted(p.name for p in video_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    _require_dir(video_dir, "UCF11 video folder", _UCF11_FIX, UCF11_LAYOUT)
+    releases = [name for name in UCF11_RELEASES if (video_dir / name).is_dir()]
+    if releases and not _holds_ucf11_classes(video_dir):
+        raise _layout_error(
+            f"{video_dir} holds the archive folder {releases[0]}/, not the class folders",
+            f"set dataset.video_dir={_unnest(video_dir / releases[0])}",
+            UCF11_LAYOUT,
+        )
+    classes = [p.name for p in _visible(video_dir) if p.is_dir()]
     if not classes:
-        raise _layout_error(f"{video_dir} has no class folders", UCF11_LAYOUT)
+        raise _layout_error(f"{video_dir} has no class folders", _UCF11_FIX, UCF11_LAYOUT)
     records = []
     for label, cls in enumerate(classes):
         n_before = len(records)
-        for group_dir in sorted((video_dir / cls).iterdir()):
-            if not group_dir.is_dir() or group_dir.name == "Annotation":
+        for group_dir in _visible(video_dir / cls):
+            if not group_dir.is_dir() or group_dir.name.lower() == "annotation":
                 continue
             m = _UCF11_GROUP_DIR.match(group_dir.name)
             if not m:
-                raise _layout_error(f"{group_dir}: group folders must be named v_<short>_<GG>", UCF11_LAYOUT)
-            for clip in sorted(group_dir.iterdir()):
+                raise _layout_error(
+                    f"{group_dir}: group folders must be named v_<short>_<GG>", _UCF11_FIX, UCF11_LAYOUT
+                )
+            for clip in _visible(group_dir):
                 if clip.suffix.lower() in VIDEO_EXTENSIONS:
                     records.append(VideoRecord(f"{cls}/{group_dir.name}/{clip.name}", label, cls, int(m["group"])))
         if len(records) == n_before:
-            raise _layout_error(f"{video_dir / cls}: no clips in v_<short>_<GG>/ group folders", UCF11_LAYOUT)
+            raise _layout_error(
+                f"{video_dir / cls}: no clips in v_<short>_<GG>/ group folders", _UCF11_FIX, UCF11_LAYOUT
+            )
     return classes, records
 
 
@@ -268,10 +378,12 @@ def parse_ucf11(
     return DatasetSplit(classes, train, test, info)
 
 
-def _check_disjoint(train: Sequence[VideoRecord], test: Sequence[VideoRecord], where: Path) -> None:
+def _check_disjoint(train: Sequence[VideoRecord], test: Sequence[VideoRecord], where: Path, fix: str) -> None:
     overlap = {r.path for r in train} & {r.path for r in test}
     if overlap:
-        raise DatasetLayoutError(f"{where}: {len(overlap)} videos are in both train and test, e.g. {min(overlap)}")
+        raise DatasetLayoutError(
+            f"{where}: {len(overlap)} videos are in both train and test, e.g. {min(overlap)}\nFix: {fix}"
+        )
 
 
 def carve_validation(

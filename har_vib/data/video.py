@@ -1,18 +1,46 @@
-"""Video decoding with decord: frame count, and chosen frames resized at decode time.
+"""Frame-exact video decoding: frame ``i`` is the ``i``-th frame a plain sequential FFmpeg decode outputs.
 
-Every failure (missing, unreadable, zero-length, corrupt, truncated, too short) surfaces as one
-:class:`VideoDecodeError` whose ``reason`` is short enough for a ``skipped.json`` entry. A reader is opened per
-call and dropped afterwards (decord's readers hold decoder state and memory; dmlc/decord#197).
+Two decoders sit behind :func:`read_frames`:
+
+- **PyAV** (FFmpeg's Python binding), decoding sequentially from the first frame. Exact for every container and
+  codec, and it survives containers that lie: an unfinalised AVI that claims 1,073,741,824 frames decodes the
+  frames it really holds. The frame count is counted by decoding (cheap: no colour conversion), never read from
+  the header.
+- **decord**, random access by seeking. Faster on long H.264/HEVC files, but it returns other frames than the
+  ones asked for on AVIs with B-frames (Xvid/DivX, the codecs of UCF101 and HMDB51), drops the first GOP of
+  MPEG-1 program streams, ignores rotation metadata, and aborts the process (``std::bad_alloc``) on some
+  unfinalised AVIs (dmlc/decord#195, #252, #365). It is used only where it is exact: ISO-BMFF files
+  (``.mp4``/``.mov``) holding H.264 or HEVC, with no display rotation and a sample count that agrees with the
+  stream's duration. Everything else goes to PyAV.
+
+``decoder="auto"`` (the default) picks per file as above; ``"pyav"`` or ``"decord"`` force one. Frames carrying a
+display rotation (phone videos) are returned upright, as players and the ``ffmpeg`` command show them.
+
+Every failure (missing, unreadable, zero-length, no video stream, corrupt, too short) surfaces as one
+:class:`VideoDecodeError` whose ``reason`` is one short line without library build paths or timestamps, fit for
+a ``skipped.json`` entry. A reader is opened per call and closed afterwards.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+DECODERS = ("auto", "pyav", "decord")
+# what caches record about decoding: bump when the frames a video decodes to change
+DECODING = "frame-exact-1"
+# containers and codecs where decord's random access returns exactly the frames a sequential decode gives
+_DECORD_EXACT_FORMATS = ("mov", "mp4")
+_DECORD_EXACT_CODECS = ("h264", "hevc")
+
+Indices = np.ndarray | Sequence[int] | Callable[[int], np.ndarray]
 
 
 class VideoDecodeError(RuntimeError):
@@ -26,18 +54,45 @@ class VideoDecodeError(RuntimeError):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """Frame count and native size of a decodable video."""
+    """What a video holds, as decoded.
+
+    ``num_frames`` is counted by decoding (not the container's claim); ``width``/``height`` are those of the
+    upright frames (after the display rotation); ``decoder`` is the one :func:`read_frames` uses for this file.
+    """
 
     num_frames: int
     width: int
     height: int
     fps: float
+    codec: str
+    container: str
+    rotation: int
+    decoder: str
+    claimed_frames: int = 0
 
 
-def _decord():
-    import decord
+_BUILD_PATH = re.compile(r"\[[0-9:\s]+\]\s*|(?:/[\w.+-]+)+/(?:src|include)/[\w./+-]+:\d+:\s*")
+_QUOTED_PATH = re.compile(r":\s*'[^']*'\s*$|\s*'/[^']*'")
+_ABS_PATH = re.compile(r"(?<![\w.])(?:/[^\s,:;'\"]+)+")
 
-    return decord
+
+def clean_reason(err: BaseException | str, limit: int = 120) -> str:
+    """First line of a library error, without build paths, timestamps, errno prefixes or the file's own name."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    text = _BUILD_PATH.sub("", text)
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
+    text = _QUOTED_PATH.sub("", text)
+    text = re.sub(r"\s*([:,])\s*,", r"\1", _ABS_PATH.sub("", text))
+    text = re.sub(r"\s{2,}", " ", text).strip(" :,")
+    return (text or type(err).__name__)[:limit]
+
+
+def check_decoder(decoder: str) -> None:
+    """Raise a ``ConfigError`` naming the choices for an unknown decoder."""
+    if decoder not in DECODERS:
+        from har_vib.errors import ConfigError
+
+        raise ConfigError(f"dataset.decoder={decoder!r}: choose one of {', '.join(DECODERS)}")
 
 
 def _check_file(path: Path) -> None:
@@ -51,27 +106,96 @@ def _check_file(path: Path) -> None:
         raise VideoDecodeError(path, "zero-length file")
 
 
-def _open(path: Path, width: int = -1, height: int = -1):
+@contextmanager
+def _pyav_stream(path: Path) -> Iterator[tuple[Any, Any]]:
+    """An open PyAV container and its first video stream, single-threaded (one decoder per worker)."""
+    import av
+
     _check_file(path)
-    decord = _decord()
     try:
-        return decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height, num_threads=1)
-    except Exception as err:  # decord raises RuntimeError or DECORDError with multi-line FFmpeg text
-        raise VideoDecodeError(path, f"cannot open: {str(err).strip().splitlines()[0][:160]}") from None
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, OSError, ValueError) as err:
+        raise VideoDecodeError(path, f"cannot open: {clean_reason(err)}") from None
+    try:
+        if not container.streams.video:
+            raise VideoDecodeError(path, "no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "NONE"
+        yield container, stream
+    finally:
+        container.close()
 
 
-def probe(path: str | Path) -> VideoInfo:
-    """Frame count, native width/height and fps, by opening the container (decodes at most one frame)."""
+def _decoded(path: Path, container: Any, stream: Any) -> Iterator[Any]:
+    """Frames in decode output order; a corrupt tail ends the video where decoding stops (as ``ffmpeg`` does)."""
+    import av
+
+    frames = container.decode(stream)
+    while True:
+        try:
+            frame = next(frames)
+        except StopIteration:
+            return
+        except (av.FFmpegError, OSError, ValueError, MemoryError):
+            return
+        yield frame
+
+
+def _upright(frame_rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """Apply a display rotation (degrees counter-clockwise, multiples of 90) as players do."""
+    k = int(round(rotation / 90.0)) % 4
+    return np.ascontiguousarray(np.rot90(frame_rgb, k)) if k else frame_rgb
+
+
+def _rotation(frame: Any) -> int:
+    try:
+        return int(frame.rotation or 0)
+    except (AttributeError, ValueError):
+        return 0
+
+
+def _decord_is_exact(container: Any, stream: Any, rotation: int) -> bool:
+    """True when decord's seeking is known to give the frames a sequential decode gives (see the module doc)."""
+    formats = set(container.format.name.split(","))
+    if not formats & set(_DECORD_EXACT_FORMATS) or stream.codec_context.name not in _DECORD_EXACT_CODECS:
+        return False
+    if rotation:
+        return False
+    claimed = int(stream.frames or 0)
+    if claimed <= 0 or stream.duration is None or not stream.average_rate:
+        return False
+    expected = float(stream.duration * stream.time_base * stream.average_rate)
+    return abs(claimed - expected) <= max(2.0, 0.02 * expected)
+
+
+def probe(path: str | Path, decoder: str = "auto") -> VideoInfo:
+    """Decoded frame count, upright size, fps and codec of a video, and the decoder :func:`read_frames` uses.
+
+    One pass of PyAV over the file: the first frame gives the size and display rotation; the count comes from
+    decoding every frame (no colour conversion), except for files decord reads exactly, whose sample table is
+    checked against the stream's duration instead. Raises :class:`VideoDecodeError` when no frame decodes.
+    """
+    check_decoder(decoder)
     path = Path(path)
-    reader = _open(path)
-    num = len(reader)
-    if num <= 0:
-        raise VideoDecodeError(path, "no decodable frames")
-    try:
-        height, width = reader[0].shape[:2]
-    except Exception as err:
-        raise VideoDecodeError(path, f"first frame does not decode: {str(err).splitlines()[0][:160]}") from None
-    return VideoInfo(num, int(width), int(height), float(reader.get_avg_fps()))
+    with _pyav_stream(path) as (container, stream):
+        fmt, codec = container.format.name, stream.codec_context.name
+        fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+        frames = _decoded(path, container, stream)
+        first = next(frames, None)
+        if first is None:
+            raise VideoDecodeError(path, "no decodable frames")
+        rotation = _rotation(first)
+        exact = _decord_is_exact(container, stream, rotation)
+        use = ("decord" if exact else "pyav") if decoder == "auto" else decoder
+        claimed = int(stream.frames or 0)
+        count = claimed if use == "decord" and exact else 1 + sum(1 for _ in frames)
+    width, height = (first.height, first.width) if int(round(rotation / 90.0)) % 2 else (first.width, first.height)
+    return VideoInfo(count, int(width), int(height), fps, codec, fmt.split(",")[0], rotation, use, claimed)
+
+
+def frame_count(path: str | Path, decoder: str = "auto") -> int:
+    """Number of frames :func:`read_frames` can return (decoded, never the container's claim alone)."""
+    return probe(path, decoder).num_frames
 
 
 def short_side_size(width: int, height: int, short_side: int) -> tuple[int, int]:
@@ -82,54 +206,88 @@ def short_side_size(width: int, height: int, short_side: int) -> tuple[int, int]
     return max(short_side, int(round(width * scale))), short_side
 
 
-def read_frames(
-    path: str | Path,
-    indices: np.ndarray | list[int] | Callable[[int], np.ndarray],
-    size: tuple[int, int] | None = None,
-    min_frames: int = 1,
-) -> np.ndarray:
-    """Frames ``indices`` as uint8 RGB (T, H, W, 3), decoded at ``size=(width, height)`` (native if None).
-
-    ``indices`` may be a function of the frame count (a sampler), so the container is opened only once.
-
-    Indices past the end are clamped to the last frame the container reports (decord can hang when asked for
-    frames a container over-reports, dmlc/decord#373, so the count is re-checked against what decodes).
-    Raises :class:`VideoDecodeError` for a video with fewer than ``min_frames`` frames.
-    """
-    path = Path(path)
-    width, height = size if size is not None else (-1, -1)
-    try:
-        return _decode(path, indices, width, height, min_frames)
-    except VideoDecodeError as err:
-        if size is None or not err.reason.startswith("decoding failed"):
-            raise
-    # decord's decode-time scaler rejects some output sizes ("The size must exactly match", e.g. 16x12):
-    # decode at the native size and resize with OpenCV instead
+def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 frames (T, H, W, 3) resized to ``size=(width, height)`` with OpenCV's area filter (upsampling:
+    bilinear), unchanged when already that size."""
     import cv2
 
-    frames = _decode(path, indices, -1, -1, min_frames)
-    return np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames])
+    width, height = size
+    if frames.shape[2] == width and frames.shape[1] == height:
+        return frames
+    shrink = width <= frames.shape[2] and height <= frames.shape[1]
+    inter = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f, (width, height), interpolation=inter) for f in frames])
 
 
-def _decode(path: Path, indices, width: int, height: int, min_frames: int) -> np.ndarray:
-    reader = _open(path, width, height)
-    num = len(reader)
-    if num < max(1, min_frames):
-        raise VideoDecodeError(path, f"too short: {num} frames, need at least {max(1, min_frames)}")
-    chosen = indices(num) if callable(indices) else indices
-    idx = np.clip(np.asarray(chosen, dtype=np.int64), 0, num - 1)
+def read_frames(
+    path: str | Path,
+    indices: Indices,
+    size: tuple[int, int] | None = None,
+    min_frames: int = 1,
+    decoder: str = "auto",
+) -> np.ndarray:
+    """Frames ``indices`` (0-based, in decode output order) as upright uint8 RGB (T, H, W, 3).
+
+    ``indices`` may be a function of the frame count (a sampler), so the count is known before choosing.
+    Indices past the end are clamped to the last frame. ``size=(width, height)`` resizes after decoding
+    (:func:`resize_frames`); None keeps the native size. Raises :class:`VideoDecodeError` for a video with fewer
+    than ``min_frames`` decodable frames, or any other failure.
+    """
+    check_decoder(decoder)
+    path = Path(path)
+    info = probe(path, decoder)
+    need = max(1, min_frames)
+    if info.num_frames < need:
+        raise VideoDecodeError(path, f"too short: {info.num_frames} frames, need at least {need}")
+    chosen = indices(info.num_frames) if callable(indices) else indices
+    idx = np.clip(np.asarray(chosen, dtype=np.int64).reshape(-1), 0, info.num_frames - 1)
+    if info.decoder == "decord":
+        frames = _read_decord(path, idx, info)
+    else:
+        frames = _read_pyav(path, idx, info)
+    if frames.ndim != 4 or frames.shape[0] != len(idx) or frames.shape[-1] != 3:
+        raise VideoDecodeError(path, f"decoder returned shape {frames.shape} for {len(idx)} frames")
+    return resize_frames(frames, size) if size is not None else frames
+
+
+def _read_pyav(path: Path, idx: np.ndarray, info: VideoInfo) -> np.ndarray:
+    """Sequential decode up to the last index; only the chosen frames are converted to RGB."""
+    wanted = set(int(i) for i in idx)
+    last = int(idx.max()) if len(idx) else -1
+    got: dict[int, np.ndarray] = {}
+    with _pyav_stream(path) as (container, stream):
+        for i, frame in enumerate(_decoded(path, container, stream)):
+            if i in wanted:
+                got[i] = _upright(frame.to_ndarray(format="rgb24"), info.rotation)
+            if i >= last:
+                break
+    missing = wanted - set(got)
+    if missing:
+        raise VideoDecodeError(path, f"frame {min(missing)} did not decode on a second pass ({len(got)} did)")
+    return np.stack([got[int(i)] for i in idx]) if len(idx) else np.zeros((0, info.height, info.width, 3), np.uint8)
+
+
+def _read_decord(path: Path, idx: np.ndarray, info: VideoInfo) -> np.ndarray:
+    import decord
+
+    if abs(info.claimed_frames - info.num_frames) > max(2, 0.02 * info.num_frames):
+        # decord sizes its buffers from the container's claim: a lying header can abort the process
+        raise VideoDecodeError(
+            path,
+            f"container claims {info.claimed_frames} frames, {info.num_frames} decode; decord cannot read it "
+            "safely (use dataset.decoder=auto or pyav)",
+        )
     try:
-        frames = reader.get_batch(idx.tolist()).asnumpy()
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+    except Exception as err:  # decord raises RuntimeError / DECORDError with FFmpeg's multi-line text
+        raise VideoDecodeError(path, f"cannot open: {clean_reason(err)}") from None
+    try:
+        if len(reader) != info.num_frames:
+            raise VideoDecodeError(path, f"decord counts {len(reader)} frames, a sequential decode {info.num_frames}")
+        return reader.get_batch(idx.tolist()).asnumpy()
+    except VideoDecodeError:
+        raise
     except Exception as err:
-        raise VideoDecodeError(path, f"decoding failed: {str(err).strip().splitlines()[0][:160]}") from None
+        raise VideoDecodeError(path, f"decoding failed: {clean_reason(err)}") from None
     finally:
         del reader
-    if frames.shape[0] != len(idx) or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise VideoDecodeError(path, f"decoder returned shape {frames.shape} for {len(idx)} frames")
-    return frames
-
-
-def frame_count(path: str | Path) -> int:
-    """Number of frames the container reports (no frame is decoded)."""
-    path = Path(path)
-    return len(_open(path))

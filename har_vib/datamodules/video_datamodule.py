@@ -16,9 +16,17 @@ import torch
 
 from har_vib.data.flow import FlowConfig, extract_dataset_flow, flow_config_from, flow_root
 from har_vib.data.sampling import check_strategy
-from har_vib.data.splits import DatasetSplit, VideoRecord, carve_validation, parse_hmdb51, parse_ucf11, parse_ucf101
+from har_vib.data.splits import (
+    DatasetSplit,
+    VideoRecord,
+    carve_validation,
+    parse_hmdb51,
+    parse_ucf11,
+    parse_ucf101,
+    resolve_ucf11_video_dir,
+)
 from har_vib.data.synthetic import SyntheticSpec, generate, marker_text
-from har_vib.data.video import VideoDecodeError, frame_count
+from har_vib.data.video import VideoDecodeError, check_decoder, frame_count
 from har_vib.datamodules.base import ClassificationDataModule
 from har_vib.datamodules.video_datasets import (
     FUSIONS,
@@ -29,7 +37,7 @@ from har_vib.datamodules.video_datasets import (
 )
 from har_vib.errors import ConfigError
 from har_vib.features.store import FeatureStore
-from har_vib.utils.io import stable_hash, write_json
+from har_vib.utils.io import file_identity, stable_hash, write_json
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +45,7 @@ DATASETS = ("ucf11", "hmdb51", "ucf101", "synthetic")
 DEFAULT_DIRS = {
     "ucf101": ("UCF-101", "ucfTrainTestlist"),
     "hmdb51": ("videos", "testTrainMulti_7030_splits"),
-    "ucf11": ("action_youtube_naudio", None),
+    "ucf11": (None, None),  # either release, or the class folders themselves: see resolve_ucf11_video_dir
 }
 
 
@@ -71,6 +79,7 @@ class VideoDataModule(ClassificationDataModule):
         frame_size: Sequence[int] = (120, 160),
         hflip: bool = False,
         min_frames: int = 2,
+        decoder: str = "auto",
         standardize: bool = False,
         val_fraction: float = 0.1,
         batch_size: int = 32,
@@ -95,6 +104,7 @@ class VideoDataModule(ClassificationDataModule):
         if fusion not in FUSIONS:
             raise ConfigError(f"dataset.fusion={fusion!r}: use one of {', '.join(FUSIONS)}")
         check_strategy(sampling)
+        check_decoder(decoder)
         self.backbone_cfg = dict(backbone or {"name": "none"})
         self.end_to_end = str(self.backbone_cfg.get("name", "none")) == "none"
         if self.end_to_end and self.streams != ["rgb"]:
@@ -118,7 +128,7 @@ class VideoDataModule(ClassificationDataModule):
         self.synthetic_cfg = dict(synthetic or {})
         root_path = Path(root)
         default_video, default_split = DEFAULT_DIRS[self.layout]
-        self.video_dir = Path(video_dir) if video_dir else root_path / default_video
+        self._video_dir = Path(video_dir) if video_dir else (root_path / default_video if default_video else None)
         self.split_dir = Path(split_dir) if split_dir else (root_path / default_split if default_split else None)
         self.root = root_path
         self.splits: Optional[DatasetSplit] = None
@@ -130,6 +140,18 @@ class VideoDataModule(ClassificationDataModule):
         self._fit_cache: Optional[list[VideoRecord]] = None
 
     # ------------------------------------------------------------------ data on disk
+    @property
+    def video_dir(self) -> Path:
+        """The folder the split's relative video paths start from (UCF11: whichever release is under root)."""
+        if self._video_dir is None:
+            self._ensure_synthetic()
+            self._video_dir = resolve_ucf11_video_dir(self.root)
+        return self._video_dir
+
+    def _identities(self, videos: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """Each video's file identity (size, modification time): what the caches compare."""
+        return {v: file_identity(self.video_dir / rel) for v, rel in videos}
+
     @property
     def num_classes(self) -> int:
         """Number of classes (after :meth:`setup`)."""
@@ -194,9 +216,10 @@ class VideoDataModule(ClassificationDataModule):
                 self.video_dir if stream == "rgb" else fr,
                 frames,
                 sampling,
-                prep.resize,
+                prep,
                 self.hparams.min_frames,
                 self.flow_config.bound,
+                self.hparams.decoder,
             )
             for stream in self.streams
         }
@@ -223,6 +246,7 @@ class VideoDataModule(ClassificationDataModule):
                     sampling,
                     dim,
                     self.flow_config.key(),
+                    self.hparams.decoder,
                 ),
             )
             for stream in self.streams
@@ -331,7 +355,7 @@ class VideoDataModule(ClassificationDataModule):
     def _flow_root(self) -> Path:
         """Where this dataset's TV-L1 flow lives (one folder per flow setting)."""
         cache = self.flow_cfg.get("cache_dir", self.root.parent / "flow")
-        return flow_root(cache, self._dataset_tag(), self.flow_config)
+        return flow_root(cache, self._dataset_tag(), self.flow_config, self.video_dir, self.hparams.decoder)
 
     def _dataset_tag(self) -> str:
         """The dataset's name in cache paths; synthetic data adds a hash of its spec and renderer version, so
@@ -355,6 +379,7 @@ class VideoDataModule(ClassificationDataModule):
             progress=progress,
             device=str(self.flow_cfg.get("device", "auto")),
             batch_pairs=int(self.flow_cfg.get("batch_pairs", 64)),
+            decoder=self.hparams.decoder,
         )
 
     def extract_features(self, progress: bool = True) -> dict[str, Any]:
@@ -380,6 +405,7 @@ class VideoDataModule(ClassificationDataModule):
         encoder, stores, extra = self._encoder_and_stores(build_encoder=True)
         device = resolve_device(str(self.features_cfg.get("device", "auto")))
         videos = self._videos()
+        identities = self._identities(videos)
         for stream in self.streams:
             reports[stream] = extract_features(
                 encoder,
@@ -390,6 +416,7 @@ class VideoDataModule(ClassificationDataModule):
                 num_workers=int(self.features_cfg.get("num_workers", 0)),
                 device=device,
                 progress=progress,
+                identities=identities,
             )
             log.info("features %s: %s", stream, reports[stream].summary())
         return reports
@@ -400,8 +427,9 @@ class VideoDataModule(ClassificationDataModule):
         if self.end_to_end:
             return
         _, stores, _ = self._encoder_and_stores(build_encoder=False)
-        ids = [v for v, _ in self._videos()]
-        if any(stores[s].open().missing(ids) for s in self.streams):
+        videos = self._videos()
+        ids, identities = [v for v, _ in videos], self._identities(videos)
+        if any(stores[s].open().missing(ids, identities) for s in self.streams):
             self.extract_features()
 
     # ------------------------------------------------------------------ datasets
@@ -425,6 +453,7 @@ class VideoDataModule(ClassificationDataModule):
                 train,
                 hp.min_frames,
                 hp.hflip,
+                hp.decoder,
             )
         else:
             _, stores, _ = self._encoder_and_stores(build_encoder=False)
@@ -469,7 +498,7 @@ class VideoDataModule(ClassificationDataModule):
         usable = set()
         for r in records:
             try:
-                n = frame_count(self.video_dir / r.path)
+                n = frame_count(self.video_dir / r.path, self.hparams.decoder)
             except VideoDecodeError as err:
                 self.skipped[r.video_id] = err.reason
                 continue
@@ -483,8 +512,14 @@ class VideoDataModule(ClassificationDataModule):
 
     def _check_stores(self, records: Sequence[VideoRecord], stores: Sequence[FeatureStore]) -> set[str]:
         usable = set()
+        identities = self._identities([(r.video_id, r.path) for r in records])
+        skipped = [s.skipped() for s in stores]
         for r in records:
-            reasons = [s.skipped().get(r.video_id) or ("" if s.has(r.video_id) else "not extracted") for s in stores]
+            ident = identities[r.video_id]
+            reasons = [
+                sk.get(r.video_id) or ("" if s.is_current(r.video_id, ident) else "not extracted")
+                for s, sk in zip(stores, skipped)
+            ]
             problems = [f"{s.key['stream']}: {why}" for s, why in zip(stores, reasons) if why]
             if problems:
                 self.skipped[r.video_id] = "; ".join(problems)
@@ -502,7 +537,7 @@ class VideoDataModule(ClassificationDataModule):
 
 def _output_dim(encoder: Any) -> int:
     """Feature width, checked by one forward of a blank frame (some timm heads differ from num_features)."""
-    crop = encoder.prep.resize
+    crop = encoder.prep.crop
     with torch.inference_mode():
         out = encoder(torch.zeros(1, crop, crop, 3, dtype=torch.uint8))
     return int(out.shape[-1])

@@ -112,12 +112,14 @@ class RawFrameDataset(Dataset):
         train: bool = False,
         min_frames: int = 1,
         hflip: bool = False,
+        decoder: str = "auto",
     ) -> None:
         self.records = list(records)
         self.video_dir = Path(video_dir)
         self.frames, self.height, self.width = frames, height, width
         self.sampling, self.train, self.min_frames = sampling, train, min_frames
         self.hflip = hflip and train
+        self.decoder = decoder
         self.mean = np.asarray(IMAGENET_MEAN, np.float32).reshape(1, 3, 1, 1)
         self.std = np.asarray(IMAGENET_STD, np.float32).reshape(1, 3, 1, 1)
         self._warned: set[str] = set()
@@ -132,7 +134,9 @@ class RawFrameDataset(Dataset):
 
     def _clip(self, record: VideoRecord, rng: np.random.Generator | None) -> np.ndarray:
         sampler = lambda n: sample_indices(n, self.frames, self.sampling, rng=rng, train=self.train)  # noqa: E731
-        frames = read_frames(self.video_dir / record.path, sampler, (self.width, self.height), self.min_frames)
+        frames = read_frames(
+            self.video_dir / record.path, sampler, (self.width, self.height), self.min_frames, self.decoder
+        )
         x = frames.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
         if rng is not None and self.hflip and rng.random() < 0.5:
             x = x[..., ::-1]

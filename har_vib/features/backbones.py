@@ -13,12 +13,13 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import timm
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from har_vib.errors import ConfigError
@@ -111,17 +112,66 @@ def create_backbone(spec: BackboneSpec) -> tuple[nn.Module, str]:
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """Eval transform from timm's data config: resize the short side to ``resize``, centre-crop ``crop``."""
+    """The backbone's eval transform, as timm resolves it (``timm.data.resolve_model_data_config``).
+
+    Geometry (:meth:`apply`, on the CPU, per video): timm's own ``create_transform(..., is_training=False)`` up to
+    the tensor conversion, i.e. resize the short side to ``resize = floor(crop / crop_pct)`` with the backbone's
+    interpolation (PIL, antialiased), then centre-crop ``crop`` x ``crop`` with torchvision's rounding. Every video
+    comes out at ``crop`` x ``crop`` whatever its size or aspect, so frames of any videos stack in one batch.
+    Normalisation (``mean``/``std``) happens on the device, in :class:`FrameEncoder`.
+    """
 
     crop: int
     resize: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     interpolation: str
+    crop_pct: float = 0.875
+    crop_mode: str = "center"
+
+    def data_config(self) -> dict[str, Any]:
+        """The timm data config these settings stand for."""
+        return {
+            "input_size": (3, self.crop, self.crop),
+            "interpolation": self.interpolation,
+            "mean": self.mean,
+            "std": self.std,
+            "crop_pct": self.crop_pct,
+            "crop_mode": self.crop_mode,
+        }
+
+    @cached_property
+    def geometric(self) -> Any:
+        """timm's eval transform without its tensor conversion and normalisation (PIL image -> PIL image)."""
+        from timm.data import create_transform
+        from torchvision import transforms
+
+        full = create_transform(**self.data_config(), is_training=False)
+        steps = list(getattr(full, "transforms", [full]))
+        names = [type(t).__name__ for t in steps]
+        cut = next((i for i, n in enumerate(names) if n in ("ToTensor", "MaybeToTensor", "PILToTensor")), None)
+        if cut is None or any(n not in ("Normalize", "ToTensor", "MaybeToTensor", "PILToTensor") for n in names[cut:]):
+            raise RuntimeError(f"unexpected timm eval transform {names}; cannot split geometry from normalisation")
+        return transforms.Compose(steps[:cut])
+
+    def apply(self, frames: np.ndarray) -> np.ndarray:
+        """uint8 RGB frames (T, H, W, 3) of any size -> uint8 (T, crop, crop, 3), exactly as timm's eval
+        transform would bring each frame (before ``ToTensor``)."""
+        from PIL import Image
+
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"expected uint8 frames (T, H, W, 3), got {frames.dtype} {frames.shape}")
+        out = np.empty((len(frames), self.crop, self.crop, 3), np.uint8)
+        for i, frame in enumerate(frames):
+            out[i] = np.asarray(self.geometric(Image.fromarray(frame)))
+        return out
 
     def key(self) -> dict[str, Any]:
-        """Fields that change the features (used in the feature store's key)."""
+        """What is really done to a frame (used in the feature store's key)."""
         return {
+            "transform": [repr(t) for t in self.geometric.transforms],
+            "implementation": "timm create_transform eval, PIL",
             "crop": self.crop,
             "resize": self.resize,
             "mean": self.mean,
@@ -136,15 +186,23 @@ def preprocessing_for(model: nn.Module, img_size: int | None = None) -> Preproce
 
     cfg = resolve_model_data_config(model)
     crop = int(img_size or cfg["input_size"][-1])
-    resize = int(math.floor(crop / float(cfg.get("crop_pct", 1.0))))
-    return Preprocessing(crop, resize, tuple(cfg["mean"]), tuple(cfg["std"]), str(cfg.get("interpolation", "bicubic")))
+    crop_pct = float(cfg.get("crop_pct") or 1.0)
+    resize = int(math.floor(crop / crop_pct))
+    return Preprocessing(
+        crop,
+        resize,
+        tuple(cfg["mean"]),
+        tuple(cfg["std"]),
+        str(cfg.get("interpolation", "bicubic")),
+        crop_pct,
+        str(cfg.get("crop_mode", "center")),
+    )
 
 
 class FrameEncoder(nn.Module):
-    """uint8 frames (N, H, W, 3), short side already at ``resize`` -> features (N, D).
-
-    Centre crop, scale to [0, 1], normalise, forward; batched on whatever device the module is on.
-    """
+    """uint8 frames (N, crop, crop, 3), already brought to the input size by :meth:`Preprocessing.apply`
+    -> features (N, D). Scales to [0, 1], normalises with the backbone's mean/std, runs the backbone; batched on
+    whatever device the module is on."""
 
     def __init__(self, backbone: nn.Module, prep: Preprocessing) -> None:
         super().__init__()
@@ -160,23 +218,21 @@ class FrameEncoder(nn.Module):
         return int(getattr(self.backbone, "head_hidden_size", None) or self.backbone.num_features)
 
     def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
-        """(N, H, W, 3) uint8 -> normalised (N, 3, crop, crop) float."""
-        x = frames.permute(0, 3, 1, 2).float().div_(255.0)
-        h, w = x.shape[-2:]
-        if min(h, w) != self.prep.resize:  # frames not resized at decode time (e.g. flow images)
-            scale = self.prep.resize / min(h, w)
-            size = (max(self.prep.crop, round(h * scale)), max(self.prep.crop, round(w * scale)))
-            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
-            h, w = size
+        """(N, crop, crop, 3) uint8 -> normalised (N, 3, crop, crop) float.
+
+        Raises ``ValueError`` for frames of another size (they must go through :meth:`Preprocessing.apply`).
+        """
         c = self.prep.crop
-        top, left = max(0, (h - c) // 2), max(0, (w - c) // 2)
-        x = x[..., top : top + c, left : left + c]
-        if x.shape[-1] != c or x.shape[-2] != c:
-            x = F.interpolate(x, size=(c, c), mode="bilinear", align_corners=False)
+        if frames.ndim != 4 or tuple(frames.shape[1:]) != (c, c, 3):
+            raise ValueError(
+                f"frames of shape {tuple(frames.shape)}: the encoder takes (N, {c}, {c}, 3) uint8 frames; bring "
+                "them there with Preprocessing.apply (timm's eval resize and centre crop)"
+            )
+        x = frames.permute(0, 3, 1, 2).float().div_(255.0)
         return (x - self.mean) / self.std
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        """Features (N, D) of uint8 frames (N, H, W, 3)."""
+        """Features (N, D) of uint8 frames (N, crop, crop, 3)."""
         x = self.preprocess(frames)
         if x.is_cuda:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from har_vib.data.flow import flow_to_image, read_flow, read_flow_meta
 from har_vib.data.sampling import sample_indices
-from har_vib.data.video import VideoDecodeError, probe, read_frames, short_side_size
-from har_vib.features.backbones import FrameEncoder
+from har_vib.data.video import DECODING, VideoDecodeError, read_frames
+from har_vib.features.backbones import FrameEncoder, Preprocessing
 from har_vib.features.store import FeatureStore
 
 log = logging.getLogger(__name__)
@@ -33,33 +33,35 @@ STREAMS = ("rgb", "flow")
 
 @dataclass(frozen=True)
 class ClipSource:
-    """Where a stream's frames come from: the video folder (rgb) or the flow root (flow)."""
+    """Where a stream's frames come from (the video folder for rgb, the flow root for flow) and how they are
+    brought to the backbone's input (``prep``: timm's eval resize and centre crop)."""
 
     stream: str
     folder: Path
     frames: int
     sampling: str = "uniform"
-    resize: int = 256
+    prep: Preprocessing | None = None
     min_frames: int = 2
     flow_bound: float = 20.0
+    decoder: str = "auto"
 
 
 def load_clip(
     source: ClipSource, video_id: str, rel_path: str, sampler: Callable[[int], np.ndarray] | None = None
 ) -> np.ndarray:
-    """``source.frames`` uint8 frames (T, H, W, 3) of one video, short side at ``source.resize``; ``sampler``
-    (frame count -> indices) replaces the source's deterministic sampling (training draws random frames)."""
+    """``source.frames`` uint8 frames of one video at the backbone's input size, (T, crop, crop, 3) (native size
+    when ``source.prep`` is None); ``sampler`` (frame count -> indices) replaces the source's deterministic
+    sampling (training draws random frames). Raises :class:`VideoDecodeError` for an unusable video."""
     sampler = sampler or (lambda n: sample_indices(n, source.frames, source.sampling))
     if source.stream == "rgb":
-        path = source.folder / rel_path
-        info = probe(path)
-        size = short_side_size(info.width, info.height, source.resize)
-        return read_frames(path, sampler, size=size, min_frames=source.min_frames)
-    folder = source.folder / video_id
-    if not (folder / "meta.json").is_file():
-        raise VideoDecodeError(folder, "no optical flow extracted for this video (see skipped.json of the flow)")
-    n = int(read_flow_meta(folder)["num_flow_frames"])
-    return flow_to_image(read_flow(folder, sampler(n)), source.flow_bound)
+        frames = read_frames(source.folder / rel_path, sampler, min_frames=source.min_frames, decoder=source.decoder)
+    else:
+        folder = source.folder / video_id
+        if not (folder / "meta.json").is_file():
+            raise VideoDecodeError(folder, "no optical flow extracted for this video (see skipped.json of the flow)")
+        n = int(read_flow_meta(folder)["num_flow_frames"])
+        frames = flow_to_image(read_flow(folder, sampler(n)), source.flow_bound)
+    return source.prep.apply(frames) if source.prep is not None else frames
 
 
 class ClipDataset(Dataset):
@@ -113,16 +115,28 @@ def extract_features(
     num_workers: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    identities: Mapping[str, dict[str, int] | None] | None = None,
 ) -> ExtractionReport:
-    """Encode every ``(video_id, relative path)`` without a valid entry; record failures in ``skipped.json``.
+    """Encode every ``(video_id, relative path)`` without a current entry; record failures in ``skipped.json``.
 
-    Frames of several videos share one forward pass of ``batch_size`` frames. On CUDA the encoder runs in
-    bf16 autocast with channels_last inputs.
+    ``identities`` maps a video id to its video file's identity (:func:`~har_vib.utils.io.file_identity`): an
+    entry made from another version of the file is recomputed (and said so). Frames of several videos share one
+    forward pass of ``batch_size`` frames; every clip arrives at the backbone's input size, so videos of any
+    size or aspect stack. On CUDA the encoder runs in bf16 autocast with channels_last inputs.
     """
     store.open()
+    identities = dict(identities or {})
     device = torch.device(device)
     report = ExtractionReport()
-    todo = [(v, rel) for v, rel in videos if not store.is_valid(v)]
+    stale = store.stale([v for v, _ in videos], identities)
+    if stale:
+        log.warning(
+            "features %s: %d videos changed since they were extracted (size or modification time), recomputing: %s",
+            source.stream,
+            len(stale),
+            ", ".join(stale[:5]) + (" ..." if len(stale) > 5 else ""),
+        )
+    todo = [(v, rel) for v, rel in videos if not store.is_valid(v, identities.get(v))]
     report.done_before = len(videos) - len(todo)
     skipped = {k: r for k, r in store.skipped().items() if k in {v for v, _ in todo}}
     for v, _ in todo:
@@ -157,13 +171,17 @@ def extract_features(
             feats = feats.float().cpu().numpy()
             report.forward_seconds += time.perf_counter() - t0
             for k, (i, _) in enumerate(good):
-                store.save(todo[i][0], feats[k * source.frames : (k + 1) * source.frames])
+                vid = todo[i][0]
+                store.save(vid, feats[k * source.frames : (k + 1) * source.frames], identities.get(vid))
             report.extracted += len(good)
             report.frames += len(frames)
         bar.update(len(batch))
     bar.close()
     report.seconds = time.perf_counter() - start
-    store.write_skipped({**{k: r for k, r in store.skipped().items() if k not in dict(todo)}, **skipped})
+    store.write_skipped(
+        {**{k: r for k, r in store.skipped().items() if k not in dict(todo)}, **skipped},
+        {v: identities.get(v) for v in skipped},
+    )
     report.skipped = len(store.skipped())
     return report
 
@@ -180,6 +198,7 @@ def store_key(
     sampling: str,
     dim: int,
     flow_key: dict[str, Any] | None = None,
+    decoder: str = "auto",
 ) -> dict[str, Any]:
     """Everything that determines a stored feature (the store folder is a hash of this)."""
     if stream not in STREAMS:
@@ -196,6 +215,7 @@ def store_key(
         "sampling": sampling,
         "dim": int(dim),
     }
+    key["decoding"] = {"version": DECODING, "decoder": decoder}
     if stream == "flow":
         key["flow"] = flow_key or {}
     return key

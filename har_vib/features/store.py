@@ -2,16 +2,22 @@
 
 ``<cache>/<dataset>/<stream>-<backbone>-<hash>/`` holds ``manifest.json`` (the full key: dataset and its video
 folder, backbone tag, weights digest, preprocessing, frames cached and how they were sampled, stream, flow
-parameters), ``entries/<class>/<video>.npy`` (float32, shape (frames, dim)) and ``skipped.json``. Entries are
-per video, not per split, so one store serves every split and fold of a dataset. Each entry is written to a
-temp file and renamed, so a crash leaves either the whole entry or nothing; entries are checked (shape, dtype)
-when read, and a store can be verified as a whole (every expected video present or skipped with a reason).
+parameters, decoding), ``entries/<class>/<video>.npy`` (float32, shape (frames, dim)), next to each entry
+``<video>.source.json`` (the size and modification time of the video file it was computed from), and
+``skipped.json``. Entries are per video, not per split, so one store serves every split and fold of a dataset.
+
+An entry counts only when its source record matches the video file as it is now: a changed or re-encoded video is
+recomputed. Writing removes the old entry first, then writes the source record, then the features (each to a temp
+file renamed into place), so a crash at any point leaves either a complete, current entry or none. Entries are
+checked (shape, dtype) when read, and a store can be verified as a whole (every expected video present or skipped
+with a reason).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +27,11 @@ from har_vib.utils.io import atomic_save, remove_stale_temps, stable_hash, write
 
 # float32: float16 underflows (random-init MobileNet, |x|~1e-5) and overflows (random-init Inception, |x|>65504)
 DTYPE = np.float32
+SOURCE_SUFFIX = ".source.json"
+
+log = logging.getLogger(__name__)
+
+Identity = dict[str, int] | None
 
 
 class CorruptEntryError(RuntimeError):
@@ -48,6 +59,20 @@ class FeatureStore:
             if stored.get("key") != json.loads(json.dumps(self.key, default=str)):
                 raise ValueError(f"{manifest} was written for another key; delete {self.root} to rebuild")
         else:
+            others = sorted(
+                p.name
+                for p in self.root.parent.glob(f"{self.key['stream']}-{self.key['backbone']}-*")
+                if p != self.root and (p / "manifest.json").is_file()
+            )
+            if others:
+                log.info(
+                    "new feature store %s; %d older stores of %s/%s made with other settings (%s) are not read",
+                    self.root,
+                    len(others),
+                    self.key["dataset"],
+                    self.root.name.rsplit("-", 1)[0],
+                    ", ".join(others[:3]),
+                )
             write_json({"key": self.key, "dtype": np.dtype(DTYPE).name}, manifest)
         self.entries.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(self.entries)
@@ -57,12 +82,36 @@ class FeatureStore:
         """Entry file of a video (class folders mirror the dataset's)."""
         return self.entries / f"{video_id}.npy"
 
+    def source_path(self, video_id: str) -> Path:
+        """The record of the video file an entry was computed from."""
+        return self.entries / f"{video_id}{SOURCE_SUFFIX}"
+
     def has(self, video_id: str) -> bool:
         """True when the entry exists (it only exists once completely written)."""
         return self.path(video_id).is_file()
 
-    def save(self, video_id: str, features: np.ndarray) -> None:
-        """Check shape (frames, dim) and finiteness, write as float32, atomically."""
+    def source(self, video_id: str) -> Identity:
+        """The recorded identity of the entry's video file (None when there is no record)."""
+        try:
+            return json.loads(self.source_path(video_id).read_text()).get("source")
+        except (OSError, ValueError):
+            return None
+
+    def is_current(self, video_id: str, identity: Identity) -> bool:
+        """True when the entry exists and was computed from the file ``identity`` describes (any entry counts when
+        ``identity`` is None: the video is gone, and its features are all that is left)."""
+        return self.has(video_id) and (identity is None or self.source(video_id) == identity)
+
+    def stale(self, video_ids: Iterable[str], identities: Mapping[str, Identity]) -> list[str]:
+        """Ids whose entry exists but was computed from another version of the video file."""
+        return [
+            v
+            for v in video_ids
+            if self.has(v) and identities.get(v) is not None and not self.is_current(v, identities[v])
+        ]
+
+    def save(self, video_id: str, features: np.ndarray, identity: Identity = None) -> None:
+        """Check shape (frames, dim) and finiteness, write as float32 with the source record, atomically."""
         arr = np.asarray(features)
         if arr.shape != (self.frames, self.dim):
             raise ValueError(f"{video_id}: features of shape {arr.shape}, the store holds {(self.frames, self.dim)}")
@@ -73,7 +122,13 @@ class FeatureStore:
             with open(tmp, "wb") as fh:
                 np.save(fh, arr.astype(DTYPE))
 
-        atomic_save(_write, self.path(video_id))
+        self.path(video_id).unlink(missing_ok=True)  # never an old entry beside a new source record
+        write_json({"source": identity}, self.source_path(video_id))
+        try:
+            atomic_save(_write, self.path(video_id))
+        except BaseException:
+            self.source_path(video_id).unlink(missing_ok=True)
+            raise
 
     def load(self, video_id: str) -> np.ndarray:
         """The (frames, dim) float32 entry, verified; raises :class:`CorruptEntryError`."""
@@ -89,9 +144,9 @@ class FeatureStore:
             )
         return np.asarray(arr)
 
-    def is_valid(self, video_id: str) -> bool:
-        """True when the entry exists and passes :meth:`load`'s checks."""
-        if not self.has(video_id):
+    def is_valid(self, video_id: str, identity: Identity = None) -> bool:
+        """True when the entry is current (:meth:`is_current`) and passes :meth:`load`'s checks."""
+        if not self.is_current(video_id, identity):
             return False
         try:
             self.load(video_id)
@@ -104,11 +159,30 @@ class FeatureStore:
         path = self.root / "skipped.json"
         return json.loads(path.read_text()).get("skipped", {}) if path.is_file() else {}
 
-    def write_skipped(self, skipped: dict[str, str]) -> None:
-        """Record the skipped videos (atomically)."""
-        write_json({"skipped": dict(sorted(skipped.items()))}, self.root / "skipped.json")
+    def skipped_sources(self) -> dict[str, Identity]:
+        """The identities of the skipped videos' files when they were tried."""
+        path = self.root / "skipped.json"
+        return json.loads(path.read_text()).get("sources", {}) if path.is_file() else {}
 
-    def missing(self, video_ids: Iterable[str]) -> list[str]:
-        """Ids with no entry that are not recorded as skipped."""
-        skipped = self.skipped()
-        return [v for v in video_ids if v not in skipped and not self.has(v)]
+    def write_skipped(self, skipped: dict[str, str], identities: Mapping[str, Identity] | None = None) -> None:
+        """Record the skipped videos and the identities of their files (atomically); earlier identities of videos
+        still skipped are kept."""
+        known = {**self.skipped_sources(), **dict(identities or {})}
+        write_json(
+            {
+                "skipped": dict(sorted(skipped.items())),
+                "sources": {v: known.get(v) for v in sorted(skipped)},
+            },
+            self.root / "skipped.json",
+        )
+
+    def missing(self, video_ids: Iterable[str], identities: Mapping[str, Identity] | None = None) -> list[str]:
+        """Ids without a current entry, except those recorded as skipped (a skipped video whose file has changed
+        since counts as missing: it is tried again)."""
+        identities = dict(identities or {})
+        skipped, tried = self.skipped(), self.skipped_sources()
+
+        def retry(v: str) -> bool:
+            return v not in skipped or (identities.get(v) is not None and tried.get(v) != identities[v])
+
+        return [v for v in video_ids if not self.is_current(v, identities.get(v)) and retry(v)]

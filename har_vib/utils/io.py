@@ -55,18 +55,30 @@ def write_json(data: Any, path: str | Path) -> None:
 
 
 @contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Fill a temp folder next to ``path``; on success it is renamed to ``path`` (replacing nothing that is
-    there already), on error it is removed. Readers never see a partly written folder."""
+def atomic_dir(path: str | Path, replace: bool = False) -> Iterator[Path]:
+    """Fill a temp folder next to ``path``; on success it is renamed to ``path``, on error it is removed. Readers
+    never see a partly written folder.
+
+    ``replace=False``: a folder already at ``path`` (another process finished the same entry first) is kept.
+    ``replace=True``: it is swapped out (moved to a temp name, then deleted), so an outdated entry is replaced;
+    a crash in between leaves no folder at ``path`` (recomputed on the next run) and a temp folder that
+    :func:`remove_stale_temps` clears.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.name}."))
     try:
         yield tmp
-        if path.exists():  # another process finished the same entry first: keep theirs
+        if path.exists() and not replace:
             shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, path)
+            return
+        old = None
+        if path.exists():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.name}.old.")) / "x"
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old.parent, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -90,6 +102,16 @@ def stable_hash(data: Any, length: int = 12) -> str:
     """Short sha256 of ``data`` serialised as canonical JSON (sorted keys)."""
     blob = json.dumps(data, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:length]
+
+
+def file_identity(path: str | Path) -> dict[str, int] | None:
+    """``{"size", "mtime_ns"}`` of a file (what caches compare to notice a changed or re-encoded video), or None
+    when it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
 
 
 def file_digest(path: str | Path, length: int = 16) -> str:

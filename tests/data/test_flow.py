@@ -95,10 +95,10 @@ def test_dataset_flow_resumes_and_skips_bad_videos(tmp_path, video_roots):
     root = tmp_path / "flow"
     (root / ".tmp-leftover.123").mkdir(parents=True)  # debris of a killed run
     counts = extract_dataset_flow(items[:1], root, config, workers=1, progress=False)
-    assert counts == {"extracted": 1, "done_before": 0, "skipped": 0}
+    assert counts == {"extracted": 1, "done_before": 0, "skipped": 0, "recomputed": 0}
     first = (root / videos[0].stem / "flow_x_00001.jpg").stat().st_mtime_ns
     counts = extract_dataset_flow(items, root, config, workers=2, progress=False)
-    assert counts == {"extracted": 2, "done_before": 1, "skipped": 1}
+    assert counts == {"extracted": 2, "done_before": 1, "skipped": 1, "recomputed": 0}
     assert (root / videos[0].stem / "flow_x_00001.jpg").stat().st_mtime_ns == first  # not redone
     assert not list(root.glob(".tmp-*"))
     assert json.loads((root / "skipped.json").read_text())["skipped"] == {"broken": "file not found"}

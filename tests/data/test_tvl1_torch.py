@@ -87,7 +87,7 @@ def test_torch_backend_writes_the_same_cache_format(tmp_path, video_roots):
     tch = flow_config_from({"backend": "torch", "tvl1": tvl1, "device": "cpu", "batch_pairs": 5})
     assert ocv.key()["algorithm"] == "tvl1-opencv" and tch.key()["algorithm"] == "tvl1-torch"
     counts = extract_dataset_flow(items, tmp_path / "torch", tch, progress=False, device="cpu", batch_pairs=5)
-    assert counts == {"extracted": 2, "done_before": 0, "skipped": 1}
+    assert counts == {"extracted": 2, "done_before": 0, "skipped": 1, "recomputed": 0}
     extract_dataset_flow(items[:2], tmp_path / "opencv", ocv, progress=False)
     for vid, _ in items[:2]:
         a_meta = json.loads((tmp_path / "torch" / vid / "meta.json").read_text())

@@ -32,8 +32,10 @@ ENCODER_TINY = [
 def test_compressed_encoder_run(tmp_path: Path, method: str):
     extra = [*ENCODER_TINY, f"backbone.compress={method}"]
     if method == "vib":
-        # the VIB-LSTM drops input features too (a high SNR threshold: few steps here), so the head conv is trimmed
-        extra += ["beta=1e-2", "model.ib_lr=0.2", "model.net.ib.threshold=8"]
+        # the VIB-LSTM must drop some input features, so the head conv is trimmed. Trained for a few steps, every
+        # input drifts alike and the outcome flips between none and all pruned with the thread count; instead the
+        # bottlenecks stay at their seeded init (log SNR 9 +- 0.02: ib_lr 0) and threshold 9 keeps about half
+        extra += ["beta=1e-2", "model.ib_lr=0", "model.net.ib.threshold=9"]
         # a strong KL and a high SNR threshold, so a few steps on 12 clips already prune
         extra += [
             "backbone.compression.beta=1e-3",

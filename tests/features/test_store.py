@@ -71,17 +71,17 @@ def test_interrupted_extraction_resumes(tmp_path, video_roots, monkeypatch):
     split = parse_ucf101(root / "UCF-101", root / "ucfTrainTestlist", 1)
     videos = [(r.video_id, r.path) for r in split.all_records()][:6]
     encoder = _tiny_encoder()
-    source = ClipSource("rgb", root / "UCF-101", frames=4, resize=encoder.prep.resize)
+    source = ClipSource("rgb", root / "UCF-101", frames=4, prep=encoder.prep)
     key = store_key("ucf101", root, "rgb", "r18", "resnet18", "random", encoder.prep.key(), 4, "uniform", 512)
     store = FeatureStore(tmp_path, key)
 
     real_save, calls = FeatureStore.save, []
 
-    def dying_save(self, vid, feats):
+    def dying_save(self, vid, feats, identity=None):
         if len(calls) == 3:
             raise KeyboardInterrupt  # the user hits Ctrl-C while the 4th video is written
         calls.append(vid)
-        real_save(self, vid, feats)
+        real_save(self, vid, feats, identity)
 
     monkeypatch.setattr(FeatureStore, "save", dying_save)
     with pytest.raises(KeyboardInterrupt):
@@ -110,7 +110,7 @@ def test_bad_videos_are_skipped_with_reasons(tmp_path, video_roots):
     expected = make_bad_videos(bad_dir, good)
     videos = [("good", str(good))] + [(name, str(bad_dir / name)) for name in expected]
     encoder = _tiny_encoder()
-    source = ClipSource("rgb", Path("/"), frames=4, resize=encoder.prep.resize, min_frames=2)
+    source = ClipSource("rgb", Path("/"), frames=4, prep=encoder.prep, min_frames=2)
     store = FeatureStore(
         tmp_path / "store", {"dataset": "x", "stream": "rgb", "backbone": "r18", "frames": 4, "dim": 512}
     )
@@ -125,8 +125,10 @@ def test_bad_videos_are_skipped_with_reasons(tmp_path, video_roots):
 
 def test_encoder_preprocessing_and_shapes():
     encoder = _tiny_encoder()
-    frames = torch.randint(0, 256, (5, 40, 60, 3), dtype=torch.uint8)
+    frames = torch.from_numpy(encoder.prep.apply(np.random.default_rng(0).integers(0, 256, (5, 40, 60, 3), np.uint8)))
     x = encoder.preprocess(frames)
     assert x.shape == (5, 3, 32, 32)
     with torch.inference_mode():
         assert encoder(frames).shape == (5, 512)
+    with pytest.raises(ValueError, match="Preprocessing.apply"):  # frames not at the input size: one clear error
+        encoder.preprocess(torch.zeros(5, 40, 60, 3, dtype=torch.uint8))
