@@ -23,6 +23,7 @@ a ``skipped.json`` entry. A reader is opened per call and closed afterwards.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -173,10 +174,21 @@ def probe(path: str | Path, decoder: str = "auto") -> VideoInfo:
 
     One pass of PyAV over the file: the first frame gives the size and display rotation; the count comes from
     decoding every frame (no colour conversion), except for files decord reads exactly, whose sample table is
-    checked against the stream's duration instead. Raises :class:`VideoDecodeError` when no frame decodes.
+    checked against the stream's duration instead. Results are remembered per process for the file as it is
+    (path, size, modification time), so a clip read every epoch is counted once. Raises
+    :class:`VideoDecodeError` when no frame decodes.
     """
     check_decoder(decoder)
     path = Path(path)
+    _check_file(path)
+    st = path.stat()
+    return _probe_file(str(path), st.st_size, st.st_mtime_ns, decoder)
+
+
+@functools.lru_cache(maxsize=4096)
+def _probe_file(path_str: str, size: int, mtime_ns: int, decoder: str) -> VideoInfo:
+    """:func:`probe` of one version of a file (``size`` and ``mtime_ns`` are the cache key, not read here)."""
+    path = Path(path_str)
     with _pyav_stream(path) as (container, stream):
         fmt, codec = container.format.name, stream.codec_context.name
         fps = float(stream.average_rate or stream.guessed_rate or 0.0)

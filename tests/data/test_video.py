@@ -59,3 +59,24 @@ def test_unreadable_file(tmp_path, video_roots):
     path.chmod(0)
     with pytest.raises(VideoDecodeError, match="permission denied"):
         read_frames(path, [0])
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        (
+            "[21:12:01] /github/workspace/src/video/video_reader.cc:83: ERROR opening: /data/ucf11/v_x.mpg, "
+            "Invalid data found when processing input",
+            "ERROR opening: Invalid data found when processing input",
+        ),
+        (
+            "[Errno 1094995529] Invalid data found when processing input: '/tmp/a b/c.avi'",
+            "Invalid data found when processing input",
+        ),
+        ("std::bad_alloc", "std::bad_alloc"),
+    ],
+)
+def test_library_errors_become_short_clean_reasons(raw, clean):
+    from har_vib.data.video import clean_reason
+
+    assert clean_reason(raw) == clean

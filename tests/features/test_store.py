@@ -132,3 +132,33 @@ def test_encoder_preprocessing_and_shapes():
         assert encoder(frames).shape == (5, 512)
     with pytest.raises(ValueError, match="Preprocessing.apply"):  # frames not at the input size: one clear error
         encoder.preprocess(torch.zeros(5, 40, 60, 3, dtype=torch.uint8))
+
+
+def test_entries_know_their_video_file(tmp_path):
+    """An entry counts only for the version of the video file it was computed from; a skipped video whose file
+    changed is tried again; a video that is gone leaves its entry usable."""
+    store = _store(tmp_path).open()
+    v1, v2 = {"size": 10, "mtime_ns": 1}, {"size": 12, "mtime_ns": 2}
+    store.save("Class/v_1", np.zeros((4, 3)), v1)
+    assert store.is_valid("Class/v_1", v1) and not store.is_valid("Class/v_1", v2)
+    assert store.is_valid("Class/v_1", None)  # the video is gone: its features are all that is left
+    assert store.stale(["Class/v_1"], {"Class/v_1": v2}) == ["Class/v_1"]
+    assert store.missing(["Class/v_1"], {"Class/v_1": v1}) == []
+    assert store.missing(["Class/v_1"], {"Class/v_1": v2}) == ["Class/v_1"]
+    store.write_skipped({"Class/v_2": "too short: 1 frames, need at least 2"}, {"Class/v_2": v1})
+    assert store.missing(["Class/v_2"], {"Class/v_2": v1}) == []  # still the file that failed
+    assert store.missing(["Class/v_2"], {"Class/v_2": v2}) == ["Class/v_2"]  # fixed since: retried
+    # a new version replaces the old entry and its record together
+    store.save("Class/v_1", np.ones((4, 3)), v2)
+    assert store.is_valid("Class/v_1", v2) and store.load("Class/v_1").sum() == 12
+
+
+def test_atomic_dir_replaces_only_when_asked(tmp_path):
+    from har_vib.utils.io import atomic_dir
+
+    target = tmp_path / "video"
+    for content, replace in (("first", False), ("second", False), ("third", True)):
+        with atomic_dir(target, replace=replace) as tmp:
+            (tmp / "meta.json").write_text(content)
+    assert (target / "meta.json").read_text() == "third"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["video"]  # no temp folder left behind
