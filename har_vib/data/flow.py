@@ -28,7 +28,14 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from har_vib.data.video import DECODING, VideoDecodeError, read_frames, resize_frames, short_side_size
+from har_vib.data.video import (
+    DECODING,
+    VideoDecodeError,
+    clean_reason,
+    read_frames,
+    resize_frames,
+    short_side_size,
+)
 from har_vib.errors import ConfigError
 from har_vib.utils.io import atomic_dir, file_identity, remove_stale_temps, stable_hash, write_json
 
@@ -245,8 +252,7 @@ def _extract_one(job: tuple[str, str, str, FlowConfig, str]) -> tuple[str, str |
     except VideoDecodeError as err:
         return video_id, err.reason, time.perf_counter() - start
     except (cv2.error, OSError, ValueError) as err:  # one broken video never stops the others
-        first_line = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
-        return video_id, f"{type(err).__name__}: {first_line}", time.perf_counter() - start
+        return video_id, f"{type(err).__name__}: {clean_reason(err)}", time.perf_counter() - start
 
 
 def _decode_for_flow(video_path: str | Path, config: FlowConfig, decoder: str = "auto") -> np.ndarray:
@@ -321,7 +327,7 @@ def _extract_torch(
             bar.update()
             continue
         except (OSError, ValueError) as err:
-            _record(video_id, f"{type(err).__name__}: {str(err).strip()[:160]}", skipped)
+            _record(video_id, f"{type(err).__name__}: {clean_reason(err)}", skipped)
             bar.update()
             continue
         gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]).astype(np.float32)
