@@ -377,7 +377,8 @@ def check_args(a: argparse.Namespace) -> None:
         return
     if not a.videos.is_dir():
         hint = " (the number of videos is --count now)" if str(a.videos).isdigit() else ""
-        raise UsageError(f"--videos {a.videos}: no such folder{hint}")
+        what = "not a folder (give the folder holding the videos)" if a.videos.exists() else "no such folder"
+        raise UsageError(f"--videos {a.videos}: {what}{hint}")
     if a.work is not None and _inside(a.work, a.videos):
         raise UsageError(f"{a.work_option} {a.work} lies inside --videos {a.videos}, which is only read; pick another")
     if a.json is not None and _inside(a.json, a.videos):

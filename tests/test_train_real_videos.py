@@ -128,6 +128,8 @@ def test_caches_know_their_source(tmp_path: Path, samples):
     reports = dm_a.extract_features(progress=False)
     assert reports["optical_flow"]["extracted"] == reports["rgb"].extracted == 4
     assert dm_b.extract_features(progress=False)["optical_flow"]["extracted"] == 4  # its own flow, not a's
+    params = json.loads((dm_b._flow_root() / "params.json").read_text())  # what the folder's hash covers
+    assert params["video_root"] == str(dm_b.video_dir.resolve()) and params["decoding"]["decoder"] == "auto"
 
     # re-encode one video in place (other content), as a user fixing a broken download would
     _, stores, extra = dm_a._encoder_and_stores(build_encoder=False)

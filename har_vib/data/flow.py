@@ -33,7 +33,6 @@ from har_vib.data.video import (
     VideoDecodeError,
     clean_reason,
     read_frames,
-    resize_frames,
     short_side_size,
 )
 from har_vib.errors import ConfigError
@@ -72,6 +71,10 @@ class FlowConfig:
     jpeg_quality: int = 95
     min_frames: int = 2
     backend: str = "opencv"  # opencv | torch (same algorithm, same output format; its own cache folder)
+
+    def __post_init__(self) -> None:
+        if self.min_frames < 2:
+            raise ConfigError(f"flow.min_frames={self.min_frames}: flow needs 2 frames (one pair) or more; use 2 or more")
 
     def key(self) -> dict[str, Any]:
         """The fields that change stored pixels (used in the cache folder's hash)."""
@@ -251,15 +254,17 @@ def _extract_one(job: tuple[str, str, str, FlowConfig, str]) -> tuple[str, str |
         return video_id, None, time.perf_counter() - start
     except VideoDecodeError as err:
         return video_id, err.reason, time.perf_counter() - start
+    except MemoryError:  # native size x frame count beyond this machine: say so, go on with the others
+        return video_id, "out of memory computing its flow (set flow.short_side)", time.perf_counter() - start
     except (cv2.error, OSError, ValueError) as err:  # one broken video never stops the others
         return video_id, f"{type(err).__name__}: {clean_reason(err)}", time.perf_counter() - start
 
 
 def _decode_for_flow(video_path: str | Path, config: FlowConfig, decoder: str = "auto") -> np.ndarray:
-    frames = read_frames(video_path, lambda n: np.arange(n), min_frames=config.min_frames, decoder=decoder)
-    if config.short_side:
-        frames = resize_frames(frames, short_side_size(frames.shape[2], frames.shape[1], config.short_side))
-    return frames
+    """Every frame, resized (aspect kept) to ``config.short_side`` as each is decoded, so a long HD video never sits
+    in memory at its native size."""
+    size = (lambda w, h: short_side_size(w, h, config.short_side)) if config.short_side else None
+    return read_frames(video_path, lambda n: np.arange(n), size=size, min_frames=config.min_frames, decoder=decoder)
 
 
 def _write_video(
@@ -360,8 +365,10 @@ def extract_dataset_flow(
     device: str = "auto",
     batch_pairs: int = 64,
     decoder: str = "auto",
+    key: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """TV-L1 flow for every ``(video_id, path)`` not yet done under ``root``: OpenCV in ``workers`` processes,
+    """TV-L1 flow for every ``(video_id, path)`` not yet done under ``root`` (``key``: what ``root`` was hashed
+    from, :func:`root_key`, written to its ``params.json``): OpenCV in ``workers`` processes,
     or the torch backend in batches of ``batch_pairs`` frame pairs on ``device`` (auto: CUDA when there is one).
 
     Resumable: finished videos are skipped, leftovers of interrupted writes removed. A video whose file changed
@@ -373,7 +380,7 @@ def extract_dataset_flow(
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(root)
-    write_json({**config.key(), "decoder": decoder}, root / "params.json")
+    write_json(key or {**config.key(), "decoding": {"version": DECODING, "decoder": decoder}}, root / "params.json")
     identities = {vid: file_identity(path) for vid, path in videos}
     stale = [vid for vid, _ in videos if is_done(root, vid) and not is_done(root, vid, identities[vid])]
     if stale:

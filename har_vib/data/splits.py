@@ -207,6 +207,7 @@ def parse_ucf101(video_dir: str | Path, split_dir: str | Path, split: int = 1) -
     train = _read_ucf101_list(split_dir / f"trainlist0{split}.txt", index)
     test = _read_ucf101_list(split_dir / f"testlist0{split}.txt", index)
     _check_disjoint(train, test, split_dir, _UCF101_LIST_FIX)
+    _check_unique_ids([*train, *test], split_dir, _UCF101_LIST_FIX)
     return DatasetSplit(classes, train, test, {"dataset": "ucf101", "split": split})
 
 
@@ -256,6 +257,7 @@ def parse_hmdb51(video_dir: str | Path, split_dir: str | Path, split: int = 1) -
             HMDB51_LAYOUT,
         )
     _check_disjoint(train, test, split_dir, _HMDB51_LIST_FIX)
+    _check_unique_ids([*train, *test], split_dir, _HMDB51_LIST_FIX)
     return DatasetSplit(classes, train, test, {"dataset": "hmdb51", "split": split})
 
 
@@ -375,6 +377,11 @@ def parse_ucf11(
     train = [r for r in records if (r.label, r.group) not in test_groups]
     test = [r for r in records if (r.label, r.group) in test_groups]
     info = {"dataset": "ucf11", "protocol": protocol, "fold": fold if protocol == "logo" else None}
+    _check_unique_ids(
+        records,
+        Path(video_dir),
+        "keep one file per clip (e.g. only the .mpg release), or set dataset.video_dir=<one release's folder>",
+    )
     return DatasetSplit(classes, train, test, info)
 
 
@@ -384,6 +391,18 @@ def _check_disjoint(train: Sequence[VideoRecord], test: Sequence[VideoRecord], w
         raise DatasetLayoutError(
             f"{where}: {len(overlap)} videos are in both train and test, e.g. {min(overlap)}\nFix: {fix}"
         )
+
+
+def _check_unique_ids(records: Sequence[VideoRecord], where: Path, fix: str) -> None:
+    """Caches are keyed by video id (the path without extension): two files with one id would share an entry."""
+    seen: dict[str, str] = {}
+    for r in records:
+        other = seen.setdefault(r.video_id, r.path)
+        if other != r.path:
+            raise DatasetLayoutError(
+                f"{where}: {other} and {r.path} are one video id ({r.video_id}); their flow and features would share "
+                f"one cache entry\nFix: {fix}"
+            )
 
 
 def carve_validation(

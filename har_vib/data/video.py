@@ -24,6 +24,7 @@ a ``skipped.json`` entry. A reader is opened per call and closed afterwards.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 DECODERS = ("auto", "pyav", "decord")
 # what caches record about decoding: bump when the frames a video decodes to change
 DECODING = "frame-exact-1"
@@ -42,6 +45,8 @@ _DECORD_EXACT_FORMATS = ("mov", "mp4")
 _DECORD_EXACT_CODECS = ("h264", "hevc")
 
 Indices = np.ndarray | Sequence[int] | Callable[[int], np.ndarray]
+Size = tuple[int, int] | Callable[[int, int], tuple[int, int]]
+_DECORD_CHUNK = 32  # frames per decord batch: memory stays bounded by this many native frames
 
 
 class VideoDecodeError(RuntimeError):
@@ -234,16 +239,18 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def read_frames(
     path: str | Path,
     indices: Indices,
-    size: tuple[int, int] | None = None,
+    size: Size | None = None,
     min_frames: int = 1,
     decoder: str = "auto",
 ) -> np.ndarray:
     """Frames ``indices`` (0-based, in decode output order) as upright uint8 RGB (T, H, W, 3).
 
     ``indices`` may be a function of the frame count (a sampler), so the count is known before choosing.
-    Indices past the end are clamped to the last frame. ``size=(width, height)`` resizes after decoding
-    (:func:`resize_frames`); None keeps the native size. Raises :class:`VideoDecodeError` for a video with fewer
-    than ``min_frames`` decodable frames, or any other failure.
+    Indices past the end are clamped to the last frame. ``size=(width, height)``, or a function of the upright
+    native ``(width, height)`` returning it, resizes each frame as soon as it is decoded (:func:`resize_frames`),
+    so memory holds the frames at their output size, never a whole video at its native size; None keeps the
+    native size. Raises :class:`VideoDecodeError` for a video with fewer than ``min_frames`` decodable frames, or
+    any other failure.
     """
     check_decoder(decoder)
     path = Path(path)
@@ -253,42 +260,50 @@ def read_frames(
         raise VideoDecodeError(path, f"too short: {info.num_frames} frames, need at least {need}")
     chosen = indices(info.num_frames) if callable(indices) else indices
     idx = np.clip(np.asarray(chosen, dtype=np.int64).reshape(-1), 0, info.num_frames - 1)
+    out_size = size(info.width, info.height) if callable(size) else size
     if info.decoder == "decord":
-        frames = _read_decord(path, idx, info)
+        frames = _read_decord(path, idx, info, out_size)
     else:
-        frames = _read_pyav(path, idx, info)
+        frames = _read_pyav(path, idx, info, out_size)
     if frames.ndim != 4 or frames.shape[0] != len(idx) or frames.shape[-1] != 3:
         raise VideoDecodeError(path, f"decoder returned shape {frames.shape} for {len(idx)} frames")
-    return resize_frames(frames, size) if size is not None else frames
+    return frames
 
 
-def _read_pyav(path: Path, idx: np.ndarray, info: VideoInfo) -> np.ndarray:
-    """Sequential decode up to the last index; only the chosen frames are converted to RGB."""
+def _read_pyav(path: Path, idx: np.ndarray, info: VideoInfo, size: tuple[int, int] | None) -> np.ndarray:
+    """Sequential decode up to the last index; only the chosen frames are converted to RGB (and resized)."""
     wanted = set(int(i) for i in idx)
     last = int(idx.max()) if len(idx) else -1
     got: dict[int, np.ndarray] = {}
     with _pyav_stream(path) as (container, stream):
         for i, frame in enumerate(_decoded(path, container, stream)):
             if i in wanted:
-                got[i] = _upright(frame.to_ndarray(format="rgb24"), info.rotation)
+                rgb = _upright(frame.to_ndarray(format="rgb24"), info.rotation)
+                got[i] = resize_frames(rgb[None], size)[0] if size is not None else rgb
             if i >= last:
                 break
     missing = wanted - set(got)
     if missing:
         raise VideoDecodeError(path, f"frame {min(missing)} did not decode on a second pass ({len(got)} did)")
-    return np.stack([got[int(i)] for i in idx]) if len(idx) else np.zeros((0, info.height, info.width, 3), np.uint8)
+    if not len(idx):
+        width, height = size or (info.width, info.height)
+        return np.zeros((0, height, width, 3), np.uint8)
+    return np.stack([got[int(i)] for i in idx])
 
 
-def _read_decord(path: Path, idx: np.ndarray, info: VideoInfo) -> np.ndarray:
+def _read_decord(path: Path, idx: np.ndarray, info: VideoInfo, size: tuple[int, int] | None) -> np.ndarray:
     import decord
 
     if abs(info.claimed_frames - info.num_frames) > max(2, 0.02 * info.num_frames):
         # decord sizes its buffers from the container's claim: a lying header can abort the process
+        claim = f"claims {info.claimed_frames} frames" if info.claimed_frames else "gives no frame count"
         raise VideoDecodeError(
             path,
-            f"container claims {info.claimed_frames} frames, {info.num_frames} decode; decord cannot read it "
-            "safely (use dataset.decoder=auto or pyav)",
+            f"container {claim}, {info.num_frames} decode; decord cannot read it safely "
+            "(use dataset.decoder=auto or pyav)",
         )
+    if not _decord_exact_for(path, info):
+        _warn_inexact_decord(str(path))
     try:
         reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
     except Exception as err:  # decord raises RuntimeError / DECORDError with FFmpeg's multi-line text
@@ -296,10 +311,32 @@ def _read_decord(path: Path, idx: np.ndarray, info: VideoInfo) -> np.ndarray:
     try:
         if len(reader) != info.num_frames:
             raise VideoDecodeError(path, f"decord counts {len(reader)} frames, a sequential decode {info.num_frames}")
-        return reader.get_batch(idx.tolist()).asnumpy()
+        chunks = [
+            reader.get_batch(idx[i : i + _DECORD_CHUNK].tolist()).asnumpy() for i in range(0, len(idx), _DECORD_CHUNK)
+        ]
+        if size is not None:
+            chunks = [resize_frames(c, size) for c in chunks]
+        width, height = size or (info.width, info.height)
+        return np.concatenate(chunks) if chunks else np.zeros((0, height, width, 3), np.uint8)
     except VideoDecodeError:
         raise
     except Exception as err:
         raise VideoDecodeError(path, f"decoding failed: {clean_reason(err)}") from None
     finally:
         del reader
+
+
+def _decord_exact_for(path: Path, info: VideoInfo) -> bool:
+    """Whether ``auto`` itself would give this file to decord."""
+    return probe(path, "auto").decoder == "decord"
+
+
+@functools.lru_cache(maxsize=1024)
+def _warn_inexact_decord(path: str) -> None:
+    """Say once per file that forced decord may return other frames than the ones asked for."""
+    log.warning(
+        "dataset.decoder=decord on %s: decord's seeking is not frame-exact for this container/codec (AVIs with "
+        "B-frames, MPEG-1, rotated videos); frames may be others than the ones asked for. dataset.decoder=auto reads "
+        "it exactly",
+        path,
+    )

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import torch
 
-from har_vib.data.flow import FlowConfig, extract_dataset_flow, flow_config_from, flow_root
+from har_vib.data.flow import FlowConfig, extract_dataset_flow, flow_config_from, flow_root, root_key
 from har_vib.data.sampling import check_strategy
 from har_vib.data.splits import (
     DatasetSplit,
@@ -380,6 +380,7 @@ class VideoDataModule(ClassificationDataModule):
             device=str(self.flow_cfg.get("device", "auto")),
             batch_pairs=int(self.flow_cfg.get("batch_pairs", 64)),
             decoder=self.hparams.decoder,
+            key=root_key(self.flow_config, self.video_dir, self.hparams.decoder),
         )
 
     def extract_features(self, progress: bool = True) -> dict[str, Any]:

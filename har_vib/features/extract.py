@@ -7,6 +7,7 @@ only does what is missing.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -58,10 +59,21 @@ def load_clip(
     else:
         folder = source.folder / video_id
         if not (folder / "meta.json").is_file():
-            raise VideoDecodeError(folder, "no optical flow extracted for this video (see skipped.json of the flow)")
+            raise VideoDecodeError(folder, f"no optical flow: {_flow_skip_reason(source.folder, video_id)}")
         n = int(read_flow_meta(folder)["num_flow_frames"])
+        if n < 1:
+            raise VideoDecodeError(folder, "no optical flow: the video has a single frame")
         frames = flow_to_image(read_flow(folder, sampler(n)), source.flow_bound)
     return source.prep.apply(frames) if source.prep is not None else frames
+
+
+def _flow_skip_reason(flow_root: Path, video_id: str) -> str:
+    """Why the flow of a video is missing, as the flow extraction recorded it."""
+    try:
+        reason = json.loads((flow_root / "skipped.json").read_text())["skipped"].get(video_id)
+    except (OSError, ValueError, KeyError, AttributeError):
+        reason = None
+    return reason or "not extracted (run scripts/extract_flow.py with the same settings)"
 
 
 class ClipDataset(Dataset):

@@ -197,3 +197,70 @@ def test_mixed_sizes_share_a_batch(tmp_path, variants):
         frames = read_frames(variants[k], sample_indices(VARIANTS[k].num_frames, 4))
         alone = encoder(torch.from_numpy(prep.apply(frames))).detach()
         torch.testing.assert_close(torch.from_numpy(np.array(store.load(k))), alone, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------- faults a new user found
+def test_flow_needs_two_frames_and_a_flowless_video_is_a_skip(tmp_path):
+    from har_vib.data.flow import FlowConfig, flow_config_from
+    from har_vib.errors import ConfigError
+    from har_vib.features.extract import ClipSource, load_clip
+
+    with pytest.raises(ConfigError, match="flow.min_frames=1"):
+        flow_config_from({"min_frames": 1})
+    with pytest.raises(ConfigError, match="flow.min_frames=0"):
+        FlowConfig(min_frames=0)
+    # a flow folder holding no pair, and one the flow extraction skipped: both a VideoDecodeError with the reason
+    (tmp_path / "c" / "v_empty").mkdir(parents=True)
+    (tmp_path / "c" / "v_empty" / "meta.json").write_text('{"num_flow_frames": 0}')
+    (tmp_path / "skipped.json").write_text('{"skipped": {"c/v_bad": "zero-length file"}}')
+    source = ClipSource("flow", tmp_path, frames=4)
+    with pytest.raises(VideoDecodeError, match="single frame"):
+        load_clip(source, "c/v_empty", "c/v_empty.avi")
+    with pytest.raises(VideoDecodeError, match="no optical flow: zero-length file"):
+        load_clip(source, "c/v_bad", "c/v_bad.avi")
+
+
+def test_flow_decoding_never_holds_a_video_at_native_size(variants):
+    """Frames are resized as they are decoded: decoding 60 frames of 640x480 (55 MB at native size) for flow at
+    short side 48 peaks at a few MB."""
+    import tracemalloc
+
+    from har_vib.data.flow import FlowConfig, _decode_for_flow
+
+    tracemalloc.start()
+    try:
+        frames = _decode_for_flow(variants["mpeg1_hq_mpg"], FlowConfig(short_side=48))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert frames.shape == (60, 48, 64, 3)
+    assert peak < 8 * 2**20, peak
+    assert _codes(frames, "mpeg1_hq_mpg") == list(range(60))  # the codes survive the shrink: frames in order
+
+
+def test_forced_decord_warns_where_it_is_not_exact(variants, caplog):
+    with caplog.at_level("WARNING", logger="har_vib.data.video"):
+        read_frames(variants["divx_avi"], [0, 1], decoder="decord")
+        read_frames(variants["h264_mp4"], [0, 1], decoder="decord")
+    warned = [r.getMessage() for r in caplog.records if "not frame-exact" in r.getMessage()]
+    assert len(warned) == 1 and "divx_avi" in warned[0]
+    with pytest.raises(VideoDecodeError, match="container gives no frame count, 60 decode"):
+        read_frames(variants["mpeg1_mpg"], [0], decoder="decord")
+
+
+def test_cache_files_get_the_umask_permissions(tmp_path):
+    """Temp-file-and-rename writes used to leave caches and reports owner-only (0600 / 0700)."""
+    import os
+    import stat
+
+    from har_vib.utils.io import atomic_dir, write_json
+
+    old = os.umask(0o022)
+    try:
+        write_json({"a": 1}, tmp_path / "x.json")
+        with atomic_dir(tmp_path / "folder") as tmp:
+            (tmp / "f").write_text("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "x.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "folder").stat().st_mode) == 0o755

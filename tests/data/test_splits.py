@@ -350,3 +350,13 @@ def test_layout_errors_name_the_override(tmp_path, problem):
     message = str(err.value)
     assert all(key in message for key in keys), message
     assert "Expected layout:" in message
+
+
+def test_two_files_of_one_clip_are_refused(tmp_path):
+    """`.mpg` and `.avi` of the same clip side by side would share one flow folder and one feature entry."""
+    group = tmp_path / "UCF11_updated_mpg" / "biking" / "v_biking_01"
+    group.mkdir(parents=True)
+    for name in ("v_biking_01_01.mpg", "v_biking_01_01.avi", "v_biking_01_02.mpg"):
+        (group / name).write_bytes(b"x")
+    with pytest.raises(DatasetLayoutError, match=r"v_biking_01_01.avi and .*v_biking_01_01.mpg are one video id"):
+        parse_ucf11(tmp_path / "UCF11_updated_mpg", fold=1)
