@@ -38,6 +38,7 @@ Weights are random (speed does not depend on them). On a shared machine the figu
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import sys
@@ -480,7 +481,14 @@ def run(a: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
             rows.append({"row": "decode", "decoder": decoder, "videos": 0, "skipped_because": why})
             print(f"{label:<27}: skipped, {why}")
             continue
-        row, clips = time_decode(subset, decoder, a.frames, prep)
+        # decord is forced here on purpose (its speed only): its "not frame-exact" warning would be noise
+        quiet = logging.getLogger("har_vib.data.video")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR if decoder == "decord" else level)
+        try:
+            row, clips = time_decode(subset, decoder, a.frames, prep)
+        finally:
+            quiet.setLevel(level)
         rows.append(row)
         if decoder == "auto":
             crop_clips = clips

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import re
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from types import ModuleType
 import pytest
 
 from tests.real_videos import encode_variant
+from tests.test_train_video import _script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "bench_extract.py"
@@ -24,14 +24,7 @@ ROWS = ("decode auto", "decode pyav", "decode decord", "CNN forward alone", "who
 
 
 def _bench(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, **(env or {})},
-    )
+    return _script(SCRIPT.name, cwd, args, env)
 
 
 def _snapshot(folder: Path) -> dict[str, tuple]:
