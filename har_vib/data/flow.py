@@ -32,6 +32,7 @@ from har_vib.data.video import (
     DECODING,
     VideoDecodeError,
     clean_reason,
+    probe,
     read_frames,
     short_side_size,
 )
@@ -74,7 +75,7 @@ class FlowConfig:
 
     def __post_init__(self) -> None:
         if self.min_frames < 2:
-            raise ConfigError(f"flow.min_frames={self.min_frames}: flow needs 2 frames (one pair) or more; use 2 or more")
+            raise ConfigError(f"flow.min_frames={self.min_frames}: flow needs at least 2 frames (one pair)")
 
     def key(self) -> dict[str, Any]:
         """The fields that change stored pixels (used in the cache folder's hash)."""
@@ -287,6 +288,18 @@ def _write_video(
     return meta
 
 
+def _flow_size(video_path: str, config: FlowConfig, decoder: str) -> tuple[int, int]:
+    """(height, width) of a video's flow frames; (0, 0) for a video that does not decode (it is skipped later)."""
+    try:
+        info = probe(video_path, decoder)
+    except VideoDecodeError:
+        return (0, 0)
+    width, height = (info.width, info.height)
+    if config.short_side:
+        width, height = short_side_size(width, height, config.short_side)
+    return (height, width)
+
+
 def _extract_torch(
     todo: Sequence[tuple[str, str, str, FlowConfig, str]],
     config: FlowConfig,
@@ -296,11 +309,13 @@ def _extract_torch(
     bar: Any,
 ) -> int:
     """The torch backend: frame pairs of consecutive videos (of one frame size) fill batches of
-    ``batch_pairs``; a video is written as soon as all its pairs are done."""
+    ``batch_pairs``; a video is written as soon as all its pairs are done. Videos are taken in order of their flow
+    frame size, so a dataset of many sizes (HMDB51) still fills whole batches."""
     import torch
 
     from har_vib.data.tvl1_torch import tvl1_torch
 
+    todo = sorted(todo, key=lambda job: _flow_size(job[1], config, job[4]))
     params = config.tvl1
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

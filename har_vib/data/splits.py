@@ -297,6 +297,12 @@ def resolve_ucf11_video_dir(root: str | Path) -> Path:
         return found[0]
     if _holds_ucf11_classes(root):
         return root
+    if any(_UCF11_GROUP_DIR.match(p.name) for p in _visible(root) if p.is_dir()):
+        raise _layout_error(
+            f"{root} is one UCF11 class folder (it holds v_<short>_<GG>/ group folders)",
+            f"set dataset.root={root.parent} (the folder of all class folders)",
+            UCF11_LAYOUT,
+        )
     raise _layout_error(
         f"no UCF11 videos under {root}: neither {' nor '.join(f'{n}/' for n in UCF11_RELEASES)} nor class folders "
         "of v_<short>_<GG>/ group folders",

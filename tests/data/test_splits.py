@@ -360,3 +360,11 @@ def test_two_files_of_one_clip_are_refused(tmp_path):
         (group / name).write_bytes(b"x")
     with pytest.raises(DatasetLayoutError, match=r"v_biking_01_01.avi and .*v_biking_01_01.mpg are one video id"):
         parse_ucf11(tmp_path / "UCF11_updated_mpg", fold=1)
+
+
+def test_a_class_folder_as_root_points_at_its_parent(tmp_path):
+    group = tmp_path / "UCF11_updated_mpg" / "basketball" / "v_shooting_01"
+    group.mkdir(parents=True)
+    (group / "v_shooting_01_01.mpg").write_bytes(b"x")
+    with pytest.raises(DatasetLayoutError, match=r"one UCF11 class folder[\s\S]*dataset.root=.*UCF11_updated_mpg"):
+        resolve_ucf11_video_dir(group.parent)
