@@ -264,3 +264,23 @@ def test_cache_files_get_the_umask_permissions(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "x.json").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "folder").stat().st_mode) == 0o755
+
+
+def test_auto_gives_decord_sparse_reads_only(variants, monkeypatch):
+    """decord's native-size buffers grew to 3.7 GB reading every frame of a 792-frame 720p clip (flow); a dense
+    read goes to PyAV, which decodes in order at bounded memory. Sparse reads of exact files keep decord's seeking."""
+    import har_vib.data.video as video
+
+    calls: list[int] = []
+    real = video._read_decord
+
+    def counting(path, idx, info, size):
+        calls.append(len(idx))
+        return real(path, idx, info, size)
+
+    monkeypatch.setattr(video, "_read_decord", counting)
+    path = variants["h264_mp4"]
+    dense = read_frames(path, np.arange(60), size=(32, 24))
+    assert calls == [] and _codes(dense, "h264_mp4") == list(range(60))
+    sparse = read_frames(path, [3, 40, 59])
+    assert calls == [3] and _codes(sparse, "h264_mp4") == [3, 40, 59]
