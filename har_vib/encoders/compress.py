@@ -179,9 +179,18 @@ def compress_encoder(
     encoder = copy.deepcopy(encoder).cpu()
     backbone = encoder.backbone
     before = encoder_cost(backbone, crop)
-    sites = find_sites(backbone, torch.zeros(1, 3, crop, crop))
+    unsupported: list[str] = []
+    sites = find_sites(backbone, torch.zeros(1, 3, crop, crop), unsupported)
     if not sites:
-        raise ConfigError("the backbone has no prunable channel groups (conv -> BN read by a later layer)")
+        norms = sorted({type(m).__name__ for m in backbone.modules() if "norm" in type(m).__name__.lower()})
+        detail = f"; not supported here: {'; '.join(unsupported[:3])}" if unsupported else ""
+        detail += f" (its normalisation layers: {', '.join(norms) or 'none'})"
+        raise ConfigError(
+            "backbone.compress: the backbone has no prunable channel groups (a conv -> BatchNorm read by a later "
+            f"layer, outside residual streams){detail}. Choose another backbone or backbone.compress=none"
+        )
+    if unsupported:
+        log.info("encoder compression leaves %d channel groups whole: %s", len(unsupported), "; ".join(unsupported[:3]))
     train_set = ClipFrames(records, sources, settings.frames, train=True, seed=settings.seed)
     eval_set = ClipFrames(records, sources, settings.frames, train=False, seed=settings.seed)
     loader = clip_loader(train_set, settings.batch_size, True, settings.num_workers, settings.seed)

@@ -37,8 +37,14 @@ def module_order(model: nn.Module) -> dict[str, int]:
     return {name: i for i, (name, _) in enumerate(model.named_modules())}
 
 
-def find_sites(model: nn.Module, example: torch.Tensor) -> list[ChannelSite]:
-    """Every prunable channel group of ``model`` (see the module docstring), in forward order."""
+def find_sites(model: nn.Module, example: torch.Tensor, unsupported: list[str] | None = None) -> list[ChannelSite]:
+    """Every prunable channel group of ``model`` (see the module docstring), in forward order.
+
+    Groups left out because their structure cannot be folded exactly are described in ``unsupported`` (when given):
+    grouped (not depthwise) convolutions, whose channels go in whole groups (RegNet); a normalisation other than
+    BatchNorm (ConvNeXt's LayerNorm); a BatchNorm over maps concatenated with other layers' (DenseNet's transitions
+    and dense layers' inputs).
+    """
     import torch_pruning as tp
 
     model = model.eval()
@@ -56,19 +62,39 @@ def find_sites(model: nn.Module, example: torch.Tensor) -> list[ChannelSite]:
         if key in seen:
             continue
         seen.add(key)
-        adds = [m for m, _ in members if getattr(m, "_grad_fn", "").startswith("Add")]
+        adds = [m for m, _ in members if str(getattr(m, "_grad_fn", None) or "").startswith("Add")]
         consumers = [
             m
             for m, h in members
             if isinstance(m, (nn.Conv2d, nn.Linear)) and getattr(h, "__name__", "") == "prune_in_channels"
         ]
         bns = [m for m, _ in members if isinstance(m, BN_TYPES) and m in names]
-        if adds or not consumers or not bns:
+        norms = [m for m, _ in members if "norm" in type(m).__name__.lower()]
+        if adds or not consumers or not norms:  # no normalisation at all (SE convs, MLPs): never a site
+            continue
+        why = _unfoldable(conv, members, bns, names)
+        if why:
+            if unsupported is not None:
+                unsupported.append(f"{conv_name}: {why}")
             continue
         bn = max(bns, key=lambda m: order[names[m]])
         sites.append((conv_name, names[bn], conv.out_channels))
     spatial = _spatial_sizes(model, [bn for _, bn, _ in sites], example)
     return [ChannelSite(c, b, n, spatial[b]) for c, b, n in sorted(sites, key=lambda s: order[s[0]])]
+
+
+def _unfoldable(conv: nn.Conv2d, members: list, bns: list[nn.Module], names: dict) -> str | None:
+    """Why a channel group of ``conv`` cannot be masked and folded exactly, or None."""
+    for m, _ in members:
+        if isinstance(m, nn.Conv2d) and 1 < m.groups < m.in_channels:
+            return f"grouped convolution {names.get(m, '?')} (groups={m.groups}): channels go in whole groups"
+    if not bns:
+        norms = sorted({type(m).__name__ for m, _ in members if "norm" in type(m).__name__.lower()})
+        return f"{', '.join(norms)} instead of a BatchNorm after it: the mask cannot be folded"
+    for bn in bns:
+        if bn.num_features != conv.out_channels:
+            return f"BatchNorm {names[bn]} normalises {bn.num_features} concatenated channels, not this conv's"
+    return None
 
 
 @torch.no_grad()

@@ -46,7 +46,7 @@ def test_mobilenet_site_mask_sits_after_the_depthwise_bn():
     assert not any(name.endswith("conv_pwl") for name in sites)  # residual stream
 
 
-@pytest.mark.parametrize("name", ["resnet18", "mobilenetv3_small_100"])
+@pytest.mark.parametrize("name", ["resnet18", "mobilenetv3_small_100", "regnety_002", "densenet121"])
 @pytest.mark.parametrize("kind", ["mask", "vib"])
 def test_fold_and_remove_equals_the_masked_model(name: str, kind: str):
     """The masked model (hooks, eval multipliers: 0/1 or mask * mu of any sign) and the folded, physically pruned
@@ -136,3 +136,29 @@ def test_remap_input_index_follows_the_stream_layout():
     assert remap_input_index(index, 10, keep, 2) == [0, 2, 3, 4]
     with pytest.raises(ValueError):
         remap_input_index([4], 10, keep, 2)
+
+
+def test_unfoldable_structures_are_named_and_left_whole():
+    """RegNet's grouped convolutions and DenseNet's BatchNorms over concatenated maps are left whole, each named
+    (they crashed mid-run before); what remains folds exactly (test above)."""
+    unsupported: list[str] = []
+    sites = find_sites(_model("regnety_002"), torch.zeros(1, 3, 64, 64), unsupported)
+    assert [s.conv for s in sites] == ["stem.conv"]
+    assert any("grouped convolution s1.b1.conv2.conv (groups=" in u for u in unsupported)
+    unsupported = []
+    sites = find_sites(_model("densenet121"), torch.zeros(1, 3, 64, 64), unsupported)
+    assert len(sites) == 58 and all(s.conv.endswith(".conv1") for s in sites)  # every dense layer's bottleneck
+    assert any("normalises 96 concatenated channels" in u for u in unsupported)
+
+
+def test_a_backbone_without_batchnorm_sites_is_refused_before_training():
+    """ConvNeXt normalises with LayerNorm: nothing folds; one error before any training (it crashed in find_sites)."""
+    from har_vib.data.splits import VideoRecord
+    from har_vib.encoders.compress import compress_encoder
+    from har_vib.features.backbones import FrameEncoder, preprocessing_for
+
+    model = _model("convnext_atto")
+    encoder = FrameEncoder(model, preprocessing_for(model, 64))
+    record = VideoRecord("c/v.avi", 0, "c")
+    with pytest.raises(ConfigError, match=r"no prunable channel groups[\s\S]*LayerNorm2d"):
+        compress_encoder(encoder, "vib", [record], {}, 2, CompressionSettings())
