@@ -219,18 +219,23 @@ def flow_folder(root: Path, video_id: str) -> Path:
     return root / video_id
 
 
-def is_done(root: Path, video_id: str, identity: dict[str, int] | None = None) -> bool:
-    """True when the video's flow folder is complete (it exists only once complete) and, when ``identity`` is
-    given, was computed from the video file it describes."""
+def flow_state(root: Path, video_id: str, identity: dict[str, int] | None = None) -> str:
+    """``missing`` (no complete folder: it exists only once complete), ``stale`` (computed from another version of
+    the video file than ``identity`` describes) or ``current``; reads the folder's ``meta.json`` at most once."""
     meta = flow_folder(root, video_id) / META_FILE
     if not meta.is_file():
-        return False
+        return "missing"
     if identity is None:
-        return True
+        return "current"
     try:
-        return json.loads(meta.read_text()).get("source") == identity
+        return "current" if json.loads(meta.read_text()).get("source") == identity else "stale"
     except (OSError, ValueError):
-        return False
+        return "stale"
+
+
+def is_done(root: Path, video_id: str, identity: dict[str, int] | None = None) -> bool:
+    """True when the video's flow folder is complete and, when ``identity`` is given, current."""
+    return flow_state(root, video_id, identity) == "current"
 
 
 def extract_video_flow(
@@ -396,8 +401,8 @@ def extract_dataset_flow(
     root.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(root)
     write_json(key or {**config.key(), "decoding": {"version": DECODING, "decoder": decoder}}, root / "params.json")
-    identities = {vid: file_identity(path) for vid, path in videos}
-    stale = [vid for vid, _ in videos if is_done(root, vid) and not is_done(root, vid, identities[vid])]
+    states = {vid: flow_state(root, vid, file_identity(path)) for vid, path in videos}
+    stale = [vid for vid, state in states.items() if state == "stale"]
     if stale:
         log.warning(
             "TV-L1 flow: %d videos changed since their flow was computed (size or modification time), recomputing: %s",
@@ -407,7 +412,7 @@ def extract_dataset_flow(
     todo = [
         (vid, str(path), str(flow_folder(root, vid)), config, decoder)
         for vid, path in videos
-        if not is_done(root, vid, identities[vid])
+        if states[vid] != "current"
     ]
     skipped: dict[str, str] = {}
     extracted = 0

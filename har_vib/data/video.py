@@ -65,7 +65,8 @@ class VideoInfo:
     """What a video holds, as decoded.
 
     ``num_frames`` is counted by decoding (not the container's claim); ``width``/``height`` are those of the
-    upright frames (after the display rotation); ``decoder`` is the one :func:`read_frames` uses for this file.
+    upright frames (after the display rotation); ``decoder`` is the one :func:`read_frames` uses for this file;
+    ``decord_exact`` whether decord's seeking is exact for it (what ``auto`` decides by).
     """
 
     num_frames: int
@@ -77,6 +78,7 @@ class VideoInfo:
     rotation: int
     decoder: str
     claimed_frames: int = 0
+    decord_exact: bool = False
 
 
 _BUILD_PATH = re.compile(r"\[[0-9:\s]+\]\s*|(?:/[\w.+-]+)+/(?:src|include)/[\w./+-]+:\d+:\s*")
@@ -134,7 +136,7 @@ def _pyav_stream(path: Path) -> Iterator[tuple[Any, Any]]:
         container.close()
 
 
-def _decoded(path: Path, container: Any, stream: Any) -> Iterator[Any]:
+def _decoded(container: Any, stream: Any) -> Iterator[Any]:
     """Frames in decode output order; a corrupt tail ends the video where decoding stops (as ``ffmpeg`` does)."""
     import av
 
@@ -149,9 +151,14 @@ def _decoded(path: Path, container: Any, stream: Any) -> Iterator[Any]:
         yield frame
 
 
+def _quarter_turns(rotation: int) -> int:
+    """A display rotation (degrees counter-clockwise) as quarter turns, 0..3."""
+    return int(round(rotation / 90.0)) % 4
+
+
 def _upright(frame_rgb: np.ndarray, rotation: int) -> np.ndarray:
     """Apply a display rotation (degrees counter-clockwise, multiples of 90) as players do."""
-    k = int(round(rotation / 90.0)) % 4
+    k = _quarter_turns(rotation)
     return np.ascontiguousarray(np.rot90(frame_rgb, k)) if k else frame_rgb
 
 
@@ -199,7 +206,7 @@ def _probe_file(path_str: str, size: int, mtime_ns: int, decoder: str) -> VideoI
     with _pyav_stream(path) as (container, stream):
         fmt, codec = container.format.name, stream.codec_context.name
         fps = float(stream.average_rate or stream.guessed_rate or 0.0)
-        frames = _decoded(path, container, stream)
+        frames = _decoded(container, stream)
         first = next(frames, None)
         if first is None:
             raise VideoDecodeError(path, "no decodable frames")
@@ -208,8 +215,8 @@ def _probe_file(path_str: str, size: int, mtime_ns: int, decoder: str) -> VideoI
         use = ("decord" if exact else "pyav") if decoder == "auto" else decoder
         claimed = int(stream.frames or 0)
         count = claimed if use == "decord" and exact else 1 + sum(1 for _ in frames)
-    width, height = (first.height, first.width) if int(round(rotation / 90.0)) % 2 else (first.width, first.height)
-    return VideoInfo(count, int(width), int(height), fps, codec, fmt.split(",")[0], rotation, use, claimed)
+    width, height = (first.height, first.width) if _quarter_turns(rotation) % 2 else (first.width, first.height)
+    return VideoInfo(count, int(width), int(height), fps, codec, fmt.split(",")[0], rotation, use, claimed, exact)
 
 
 def frame_count(path: str | Path, decoder: str = "auto") -> int:
@@ -263,6 +270,9 @@ def read_frames(
     chosen = indices(info.num_frames) if callable(indices) else indices
     idx = np.clip(np.asarray(chosen, dtype=np.int64).reshape(-1), 0, info.num_frames - 1)
     out_size = size(info.width, info.height) if callable(size) else size
+    if not len(idx):
+        width, height = out_size or (info.width, info.height)
+        return np.zeros((0, height, width, 3), np.uint8)
     use = info.decoder
     if use == "decord" and decoder == "auto" and len(np.unique(idx)) * _DECORD_SPARSE > info.num_frames:
         # a dense read decodes (nearly) every frame anyway: PyAV does it sequentially at bounded memory, where
@@ -280,10 +290,10 @@ def read_frames(
 def _read_pyav(path: Path, idx: np.ndarray, info: VideoInfo, size: tuple[int, int] | None) -> np.ndarray:
     """Sequential decode up to the last index; only the chosen frames are converted to RGB (and resized)."""
     wanted = set(int(i) for i in idx)
-    last = int(idx.max()) if len(idx) else -1
+    last = int(idx.max())
     got: dict[int, np.ndarray] = {}
     with _pyav_stream(path) as (container, stream):
-        for i, frame in enumerate(_decoded(path, container, stream)):
+        for i, frame in enumerate(_decoded(container, stream)):
             if i in wanted:
                 rgb = _upright(frame.to_ndarray(format="rgb24"), info.rotation)
                 got[i] = resize_frames(rgb[None], size)[0] if size is not None else rgb
@@ -292,9 +302,6 @@ def _read_pyav(path: Path, idx: np.ndarray, info: VideoInfo, size: tuple[int, in
     missing = wanted - set(got)
     if missing:
         raise VideoDecodeError(path, f"frame {min(missing)} did not decode on a second pass ({len(got)} did)")
-    if not len(idx):
-        width, height = size or (info.width, info.height)
-        return np.zeros((0, height, width, 3), np.uint8)
     return np.stack([got[int(i)] for i in idx])
 
 
@@ -309,7 +316,7 @@ def _read_decord(path: Path, idx: np.ndarray, info: VideoInfo, size: tuple[int, 
             f"container {claim}, {info.num_frames} decode; decord cannot read it safely "
             "(use dataset.decoder=auto or pyav)",
         )
-    if not _decord_exact_for(path, info):
+    if not info.decord_exact:
         _warn_inexact_decord(str(path))
     try:
         reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
@@ -321,21 +328,13 @@ def _read_decord(path: Path, idx: np.ndarray, info: VideoInfo, size: tuple[int, 
         chunks = [
             reader.get_batch(idx[i : i + _DECORD_CHUNK].tolist()).asnumpy() for i in range(0, len(idx), _DECORD_CHUNK)
         ]
-        if size is not None:
-            chunks = [resize_frames(c, size) for c in chunks]
-        width, height = size or (info.width, info.height)
-        return np.concatenate(chunks) if chunks else np.zeros((0, height, width, 3), np.uint8)
+        return np.concatenate([resize_frames(c, size) for c in chunks] if size is not None else chunks)
     except VideoDecodeError:
         raise
     except Exception as err:
         raise VideoDecodeError(path, f"decoding failed: {clean_reason(err)}") from None
     finally:
         del reader
-
-
-def _decord_exact_for(path: Path, info: VideoInfo) -> bool:
-    """Whether ``auto`` itself would give this file to decord."""
-    return probe(path, "auto").decoder == "decord"
 
 
 @functools.lru_cache(maxsize=1024)
