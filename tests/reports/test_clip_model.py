@@ -59,7 +59,18 @@ def test_encoder_report_summarises_runs_per_method(tmp_path: Path, capsys):
         clip["encoder"] = encoder
         (run / "clip_model.json").write_text(json.dumps(clip))
         (run / "metrics.json").write_text(json.dumps({"test_acc_pruned": acc}))
+        if method == "vib":  # bench_clip.py's figures, one run's latency 10 -> 4 ms, the other's 20 -> 6 ms
+            rows = [
+                {"stage": "before", "median_ms": 10.0 * (1 + seed)},
+                {"stage": "after", "median_ms": 4.0 + 2 * seed},
+            ]
+            (run / "clip_bench.json").write_text(json.dumps({"rows": rows}))
     assert main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "| vib | 2 | 300 | 1,000 -> 300 |" in out and "60.0 +- 10.0" in out
-    assert "| none | 1 |" in out and (tmp_path / "summary.md").is_file()
+    # encoder params as pruned, MACs per frame as pruned (millions), ..., latency per clip, test accuracy
+    assert "| vib | 2 | 300 | 0.0 | 1,000 -> 300 |" in out and "| 15.0 -> 5.0 | 60.0 +- 10.0 |" in out
+    assert "| none | 1 |" in out and "| - | 40.0 +- 0.0 |" in out and (tmp_path / "summary.md").is_file()
+    # the MAC budget a vib run reached, for hrel / l1 runs at the same cost
+    assert main(["--macs-of", str(tmp_path / "vib" / "seed0")]) == 0
+    assert capsys.readouterr().out.strip() == "20"
+    assert main(["--macs-of", str(tmp_path)]) == 2
