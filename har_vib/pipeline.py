@@ -45,6 +45,25 @@ def instantiate_group(cfg: DictConfig | None) -> list[Any]:
     return [instantiate(entry) for entry in cfg.values() if isinstance(entry, DictConfig) and "_target_" in entry]
 
 
+def instantiate_loggers(cfg: DictConfig | None) -> list[Any]:
+    """The logger group's loggers, less Weights & Biases when ``WANDB_MODE=disabled`` is set: the W&B logger's
+    own ``offline: true`` would otherwise override the environment and still write an offline run."""
+    import os
+
+    if not cfg:
+        return []
+    disabled = os.environ.get("WANDB_MODE", "").strip().lower() == "disabled"
+    loggers = []
+    for entry in cfg.values():
+        if not (isinstance(entry, DictConfig) and "_target_" in entry):
+            continue
+        if disabled and "wandb" in str(entry.get("_target_")).lower():
+            log.info("WANDB_MODE=disabled: no Weights & Biases logger")
+            continue
+        loggers.append(instantiate(entry))
+    return loggers
+
+
 def _finish_wandb() -> None:
     try:
         import wandb
@@ -114,7 +133,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("fit")
     module = instantiate(cfg.model, input_size=datamodule.input_dim, num_classes=datamodule.num_classes)
     callbacks = instantiate_group(cfg.get("callbacks"))
-    loggers = instantiate_group(cfg.get("logger"))
+    loggers = instantiate_loggers(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))

@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pin-cpu", type=int, default=None, help="run on this CPU core only")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
-    single_thread(args.pin_cpu)
     try:
+        single_thread(args.pin_cpu)
         before, after, info = clip_pair(args.run)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

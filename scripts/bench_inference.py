@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.paper_scale == (args.run is not None):
         parser.error("give a run folder or --paper-scale (one of them)")
-    single_thread(args.pin_cpu)
     try:
+        single_thread(args.pin_cpu)
         naive, compact, features = paper_scale_pair() if args.paper_scale else run_pair(args.run)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.root is None:
         parser.error("give the folder of <method>/<run> folders (or --macs-of RUN)")
+    if not args.root.is_dir():
+        print(f"error: {args.root} is not a folder of <method>/<run> run folders", file=sys.stderr)
+        return 2
     runs: dict[str, list] = {}
     for method_dir in sorted(p for p in args.root.iterdir() if p.is_dir()):
         for run in sorted(p for p in method_dir.iterdir() if p.is_dir()):

@@ -60,3 +60,16 @@ def test_paper_scale_pair_has_the_papers_sizes():
     assert features == 2048 and count(naive) == 4 * 2048 * 4096 + 8 * 2048 == 33_570_816
     assert count(compact) == 4 * 9 * (9 + 46) + 8 * 9 == 2052 and compact.rnn.hidden_size == PAPER_COMPACT_HIDDEN
     assert compact(torch.randn(1, 25, 2048)).shape == (1, 11)
+
+
+@pytest.mark.parametrize("script", ["bench_inference", "bench_clip"])
+def test_pin_cpu_outside_the_allowed_cores_is_one_line(tmp_path: Path, capsys, script: str):
+    """--pin-cpu on a core this process may not use: exit 2 and one line naming --pin-cpu (no OSError)."""
+    import importlib
+    import os
+
+    main = importlib.import_module(f"scripts.{script}").main
+    bad = max(os.sched_getaffinity(0)) + 100
+    args = ["--paper-scale"] if script == "bench_inference" else [str(tmp_path)]
+    assert main([*args, "--pin-cpu", str(bad)]) == 2
+    assert f"--pin-cpu {bad}: this process may run on cores" in capsys.readouterr().err

@@ -127,6 +127,22 @@ def test_wandb_offline_summary(tiny_cfg, tmp_path: Path, monkeypatch):
     assert b"test_acc_pruned" in run_file.read_bytes()
 
 
+def test_wandb_mode_disabled_means_no_wandb_run(tiny_cfg, tmp_path: Path, monkeypatch):
+    """WANDB_MODE=disabled (what `make test` and the make targets set) leaves no W&B run behind, even though the
+    logger config asks for an offline one; the other loggers stay."""
+    from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
+    from har_vib.pipeline import instantiate_loggers
+
+    group = tiny_cfg("logger=many").logger
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    loggers = instantiate_loggers(group)
+    assert not any(isinstance(lg, WandbLogger) for lg in loggers)
+    assert any(isinstance(lg, CSVLogger) for lg in loggers)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert any(isinstance(lg, WandbLogger) for lg in instantiate_loggers(group))
+
+
 def _run_train(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "0"}
     return subprocess.run(

@@ -224,6 +224,7 @@ class VideoDataModule(ClassificationDataModule):
             for stream in self.streams
         }
         method = str(self.backbone_cfg.get("compress", "none") or "none")
+        self._compression_settings().check_method(method)  # before any work: settings the method would ignore
         encoder_dir = None
         if method != "none":
             encoder_dir = self._encoder_dir(method, spec, weights_id, prep.key())

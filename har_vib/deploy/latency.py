@@ -22,6 +22,7 @@ from torch import nn
 
 from har_vib.compression.onnx_export import export_onnx, onnx_feeds, onnx_session
 from har_vib.compression.onnx_lean import export_lean_onnx, supports_lean
+from har_vib.errors import ConfigError
 
 RUNTIMES = ("eager", "torchscript", "onnxruntime")
 
@@ -37,7 +38,15 @@ class Timing:
 
 
 def single_thread(pin_cpu: Optional[int] = None) -> None:
-    """One intra-op and one inter-op thread for torch; with ``pin_cpu``, this process runs on that core only."""
+    """One intra-op and one inter-op thread for torch; with ``pin_cpu``, this process runs on that core only.
+
+    Raises:
+        ConfigError: ``pin_cpu`` is not a core this process may run on (names ``--pin-cpu`` and the cores).
+    """
+    if pin_cpu is not None:
+        allowed = sorted(os.sched_getaffinity(0))
+        if pin_cpu not in allowed:
+            raise ConfigError(f"--pin-cpu {pin_cpu}: this process may run on cores {allowed}; choose one of them")
     torch.set_num_threads(1)
     try:
         torch.set_num_interop_threads(1)

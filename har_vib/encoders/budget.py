@@ -62,9 +62,17 @@ def keep_ratio_for_macs(
         return 1.0, full
     floor = cost_with_counts(model, sites, crop, uniform_counts(sites, 0.0, min_channels))
     if target_macs < floor:
+        if floor >= full:
+            raise ConfigError(
+                f"backbone.compression.target_macs={target_macs:,} cannot be reached: with "
+                f"backbone.compression.min_channels={min_channels} no site can lose a channel (the largest has "
+                f"{max(s.channels for s in sites)}), so the encoder stays at {full:,} MACs per frame; lower "
+                "min_channels"
+            )
         raise ConfigError(
             f"backbone.compression.target_macs={target_macs:,} is below {floor:,} MACs per frame, what this encoder "
-            f"costs with {min_channels} channel(s) per prunable site (its other layers cannot shrink); raise it"
+            f"costs with min_channels={min_channels} channel(s) per prunable site (its other layers cannot shrink); "
+            "raise target_macs or lower backbone.compression.min_channels"
         )
     lo, lo_cost, hi = 0.0, floor, 1.0
     for _ in range(steps):

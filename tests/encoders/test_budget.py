@@ -40,7 +40,7 @@ def test_budget_edges():
     model, sites = _mobilenet()
     full = encoder_cost(model, CROP)["macs_per_frame"]
     assert keep_ratio_for_macs(model, sites, CROP, full + 1) == (1.0, full)
-    with pytest.raises(ConfigError, match=r"target_macs=1,000 is below .* raise it"):
+    with pytest.raises(ConfigError, match=r"target_macs=1,000 is below .* raise target_macs or lower .*min_channels"):
         keep_ratio_for_macs(model, sites, CROP, 1000)
 
 
@@ -51,10 +51,32 @@ def test_uniform_counts_bounds():
     assert uniform_counts(sites, 0.5)[sites[0].conv] == round(sites[0].channels * 0.5)
 
 
-@pytest.mark.parametrize("bad", [-5, 0, 1.5, "abc"])
+def test_min_channels_beyond_every_site_names_min_channels():
+    model, sites = _mobilenet()
+    with pytest.raises(ConfigError, match=r"no site can lose a channel .* lower min_channels"):
+        keep_ratio_for_macs(model, sites, CROP, 1000, min_channels=10_000)
+
+
+@pytest.mark.parametrize("bad", [-5, 0, 1.5, "abc", True])
 def test_target_macs_must_be_a_positive_integer(bad):
     with pytest.raises(ConfigError, match="target_macs"):
         CompressionSettings.from_config({"target_macs": bad})
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_min_channels_must_be_positive(bad):
+    with pytest.raises(ConfigError, match="min_channels must be >= 1"):
+        CompressionSettings.from_config({"min_channels": bad})
+
+
+@pytest.mark.parametrize("method", ["vib", "dense", "none"])
+def test_target_macs_is_refused_where_it_would_be_ignored(method):
+    settings = CompressionSettings.from_config({"target_macs": 1_000_000})
+    with pytest.raises(ConfigError, match=f"target_macs=1000000 has no effect with backbone.compress={method}"):
+        settings.check_method(method)
+    for used in ("hrel", "l1"):
+        settings.check_method(used)
+    CompressionSettings().check_method(method)  # no target: nothing to refuse
 
 
 def test_target_macs_accepts_integers_and_null():

@@ -95,6 +95,12 @@ def test_compress_needs_a_cnn_backbone(tmp_path: Path):
         train(_cfg(tmp_path, "backbone.compress=vib"))
 
 
+def test_target_macs_with_vib_is_refused_before_any_work(tmp_path: Path):
+    with pytest.raises(ConfigError, match="target_macs=5000000 has no effect with backbone.compress=vib"):
+        train(_cfg(tmp_path, *ENCODER_TINY, "backbone.compress=vib", "backbone.compression.target_macs=5000000"))
+    assert not (tmp_path / "data" / "encoders").exists() and not (tmp_path / "data" / "features").exists()
+
+
 def test_unknown_compress_method_is_named(tmp_path: Path):
     with pytest.raises(ConfigError, match="backbone.compress='prune'"):
         train(_cfg(tmp_path, *ENCODER_TINY, "backbone.compress=prune"))

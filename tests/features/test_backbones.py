@@ -1,4 +1,5 @@
-"""Backbone weights: local file through timm's overlay, clear errors for missing weights, preprocessing."""
+"""Backbone weights: a local file in timm's naming, checked tensor by tensor; clear errors for missing, foreign or
+unused weights; preprocessing."""
 
 from __future__ import annotations
 
@@ -20,6 +21,52 @@ def test_weights_file_loads_into_headless_model(tmp_path):
     assert torch.equal(model.conv1.weight, donor.conv1.weight)
     assert model.num_classes == 0 and not model.training
     assert weights_id.startswith("file-")
+
+
+def test_checkpoint_wrappers_prefixes_and_safetensors_load(tmp_path):
+    """A training checkpoint ({"state_dict": ...} with DataParallel's ``module.`` prefix) and a .safetensors file
+    load the same tensors; tensors the model has no use for (a classifier) are left out."""
+    from safetensors.torch import save_file
+
+    donor = timm.create_model("resnet18", pretrained=False, num_classes=1000)
+    state = donor.state_dict()
+    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in state.items()}}, tmp_path / "ckpt.pth")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "w.safetensors"))
+    for name in ("ckpt.pth", "w.safetensors"):
+        model, _ = create_backbone(BackboneSpec("resnet18", "resnet18", weights=str(tmp_path / name)))
+        for key, value in model.state_dict().items():
+            torch.testing.assert_close(value, state[key], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("renamed", r"backbone.weights=.*bad.pth: 1 of the model's \d+ tensors are not in the file \(conv1.weight\)"),
+        ("foreign", r"backbone.weights=.*bad.pth: \d+ of the model's \d+ tensors are not in the file"),
+        ("reshaped", r"backbone.weights=.*bad.pth: 1 tensor\(s\) have another shape \(conv1.weight: file"),
+    ],
+)
+def test_a_timm_file_for_another_model_is_refused(tmp_path, case, message):
+    """A file whose names or shapes do not cover the model is refused in one line naming backbone.weights, never
+    loaded halfway with the rest left at random init (timm's own loader only logs missing keys)."""
+    state = timm.create_model("resnet18", pretrained=False).state_dict()
+    if case == "renamed":
+        state["conv_first.weight"] = state.pop("conv1.weight")
+    elif case == "foreign":
+        state = {"foo": torch.zeros(3)}
+    else:
+        state["conv1.weight"] = torch.zeros(5, 3, 7, 7)
+    torch.save(state, tmp_path / "bad.pth")
+    with pytest.raises(ConfigError, match=message) as err:
+        create_backbone(BackboneSpec("resnet18", "resnet18", weights=str(tmp_path / "bad.pth")))
+    assert "timm.create_model('resnet18', pretrained=True)" in str(err.value)
+
+
+def test_a_weights_file_with_pretrained_false_is_refused(tmp_path):
+    torch.save(timm.create_model("resnet18", pretrained=False).state_dict(), tmp_path / "w.pth")
+    spec = BackboneSpec("resnet18", "resnet18", pretrained=False, weights=str(tmp_path / "w.pth"))
+    with pytest.raises(ConfigError, match=r"backbone.weights=.*w.pth is set but backbone.pretrained=false"):
+        create_backbone(spec)
 
 
 def test_missing_weights_file_is_a_clear_error(tmp_path):

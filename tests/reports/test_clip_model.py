@@ -74,3 +74,6 @@ def test_encoder_report_summarises_runs_per_method(tmp_path: Path, capsys):
     assert main(["--macs-of", str(tmp_path / "vib" / "seed0")]) == 0
     assert capsys.readouterr().out.strip() == "20"
     assert main(["--macs-of", str(tmp_path)]) == 2
+    # a root that is not a folder: one line, no traceback
+    assert main([str(tmp_path / "nowhere")]) == 2 and main([str(tmp_path / "summary.md")]) == 2
+    assert "is not a folder of <method>/<run> run folders" in capsys.readouterr().err
