@@ -1,7 +1,7 @@
 """Summary of CNN-LSTM runs with compressed frame encoders (backbone.compress): one row per encoder method with
 the encoder's MACs per frame as pruned, the whole model's parameters and MACs per clip before -> after, the
 single-thread latency per clip (when bench_clip.py wrote clip_bench.json into the run) and the compact model's test
-accuracy.
+accuracy; summary.png plots accuracy against MACs and latency per clip, run by run.
 
   python scripts/encoder_report.py outputs/encoder_compare      # expects <method>/<seed>/ run folders
   python scripts/encoder_report.py --macs-of outputs/encoder_compare/vib/seed0   # that run's pruned encoder's
@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a 
 
 from har_vib.reports.clip_model import summarize_clip_runs  # noqa: E402
 from har_vib.reports.paper_tables import markdown  # noqa: E402
+from har_vib.reports.plots import plot_encoder_methods  # noqa: E402
 from har_vib.utils.io import atomic_save  # noqa: E402
 
 COLUMNS = [
@@ -71,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     table = markdown(summarize_clip_runs(runs), COLUMNS)
     atomic_save(lambda tmp: Path(tmp).write_text(table + "\n"), args.root / "summary.md")
+    figure = plot_encoder_methods(runs, args.root / "summary.png")
     print(table)
-    print(f"\nwrote {args.root / 'summary.md'}")
+    print(f"\nwrote {args.root / 'summary.md'} and {figure}")
     return 0
 
 

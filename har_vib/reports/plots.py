@@ -10,6 +10,8 @@ from typing import Any, Optional
 
 import matplotlib
 
+from har_vib.utils.io import atomic_save
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -103,5 +105,43 @@ def plot_pareto(
     ax.set_title("accuracy vs size")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_encoder_methods(runs: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]], path: str | Path) -> Path:
+    """Test accuracy of the compact model against the deployed whole model's MACs per clip (left) and its
+    single-thread latency per clip (right, when the runs were benchmarked), one marker per run, coloured by the
+    encoder method, the method's mean as a larger marker. ``runs``: ``{method: [(clip_model.json, metrics.json)]}``
+    (a clip_model dict may carry bench_clip.py's JSON under ``bench``)."""
+    path = Path(path)
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.0), sharey=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (method, items) in enumerate(sorted(runs.items())):
+        colour = colours[i % len(colours)]
+        acc = [100.0 * float(m["test_acc_pruned"]) for _, m in items]
+        macs = [float(c["after"]["total_macs_per_clip"]) / 1e6 for c, _ in items]
+        ms = [
+            next((float(r["median_ms"]) for r in c["bench"]["rows"] if r["stage"] == "after"), math.nan)
+            if c.get("bench")
+            else math.nan
+            for c, _ in items
+        ]
+        for ax, xs in ((axes[0], macs), (axes[1], ms)):
+            pts = [(x, a) for x, a in zip(xs, acc) if not math.isnan(x)]
+            if not pts:
+                continue
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], color=colour, s=18, alpha=0.6)
+            mx, my = sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)
+            ax.scatter([mx], [my], color=colour, s=90, marker="D", edgecolor="black", label=method)
+    axes[0].set_xlabel("deployed model, MMACs per clip")
+    axes[1].set_xlabel("deployed model, ms per clip (1 thread)")
+    axes[0].set_ylabel("test accuracy of the compact model (%)")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=8, loc="best")
+    fig.suptitle("frame-encoder compression: accuracy against cost (small markers: seeds)")
+    fig.tight_layout()
+    atomic_save(lambda tmp: fig.savefig(tmp, dpi=120, format="png"), path)  # never a half-written figure
     plt.close(fig)
     return path

@@ -70,6 +70,7 @@ def test_encoder_report_summarises_runs_per_method(tmp_path: Path, capsys):
     # encoder params as pruned, MACs per frame as pruned (millions), ..., latency per clip, test accuracy
     assert "| vib | 2 | 300 | 0.0 | 1,000 -> 300 |" in out and "| 15.0 -> 5.0 | 60.0 +- 10.0 |" in out
     assert "| none | 1 |" in out and "| - | 40.0 +- 0.0 |" in out and (tmp_path / "summary.md").is_file()
+    assert (tmp_path / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the MAC budget a vib run reached, for hrel / l1 runs at the same cost
     assert main(["--macs-of", str(tmp_path / "vib" / "seed0")]) == 0
     assert capsys.readouterr().out.strip() == "20"
