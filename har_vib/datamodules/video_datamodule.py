@@ -228,6 +228,7 @@ class VideoDataModule(ClassificationDataModule):
         encoder_dir = None
         if method != "none":
             encoder_dir = self._encoder_dir(method, spec, weights_id, prep.key())
+            self._check_budget(method, model, prep.crop, encoder_dir)
             # features of a compressed encoder are keyed by the folder that identifies it (hash of what made it)
             weights_id = f"{weights_id}+{method}-{encoder_dir.name}"
             if compress:
@@ -261,6 +262,22 @@ class VideoDataModule(ClassificationDataModule):
         cfg = dict(self.backbone_cfg.get("compression") or {})
         cfg.setdefault("seed", int(self.hparams.seed))
         return CompressionSettings.from_config(cfg)
+
+    def _check_budget(self, method: str, model: Any, crop: int, encoder_dir: Path) -> None:
+        """Before any store is opened or frame decoded: refuse a ``target_macs`` the encoder cannot reach (once per
+        DataModule; nothing to check when the compressed encoder is already cached)."""
+        from har_vib.encoders.budget import check_budget
+        from har_vib.encoders.plan import PLAN_FILE
+        from har_vib.encoders.sites import find_sites
+
+        settings = self._compression_settings()
+        if method not in ("hrel", "l1") or settings.target_macs is None or getattr(self, "_budget_ok", False):
+            return
+        if not (encoder_dir / PLAN_FILE).is_file():
+            sites = find_sites(model, torch.zeros(1, 3, crop, crop))
+            if sites:  # none: compress_encoder says why, naming the structures
+                check_budget(model, sites, crop, int(settings.target_macs), settings.min_channels)
+        self._budget_ok = True
 
     def _fit_records(self) -> list[VideoRecord]:
         """The training videos less the validation ones (what the encoder is compressed on), parsed once."""

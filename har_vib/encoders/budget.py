@@ -42,6 +42,36 @@ def cost_with_counts(model: nn.Module, sites: Sequence[ChannelSite], crop: int, 
     return encoder_cost(pruned, crop)["macs_per_frame"]
 
 
+def check_budget(
+    model: nn.Module, sites: Sequence[ChannelSite], crop: int, target_macs: int, min_channels: int = 1
+) -> tuple[int, int]:
+    """MACs per frame of ``model`` whole and with every site at ``min_channels`` (the least it can cost), after
+    checking that ``target_macs`` is reachable.
+
+    Raises:
+        ConfigError: ``target_macs`` is below that floor (naming target_macs, or min_channels when no site can
+            lose a channel at all).
+    """
+    full = cost_with_counts(model, sites, crop, uniform_counts(sites, 1.0, min_channels))
+    if target_macs >= full:
+        return full, full
+    floor = cost_with_counts(model, sites, crop, uniform_counts(sites, 0.0, min_channels))
+    if target_macs < floor:
+        if floor >= full:
+            raise ConfigError(
+                f"backbone.compression.target_macs={target_macs:,} cannot be reached: with "
+                f"backbone.compression.min_channels={min_channels} no site can lose a channel (the largest has "
+                f"{max(s.channels for s in sites)}), so the encoder stays at {full:,} MACs per frame; lower "
+                "min_channels"
+            )
+        raise ConfigError(
+            f"backbone.compression.target_macs={target_macs:,} is below {floor:,} MACs per frame, what this encoder "
+            f"costs with min_channels={min_channels} channel(s) per prunable site (its other layers cannot shrink); "
+            "raise target_macs or lower backbone.compression.min_channels"
+        )
+    return full, floor
+
+
 def keep_ratio_for_macs(
     model: nn.Module,
     sites: Sequence[ChannelSite],
@@ -57,23 +87,9 @@ def keep_ratio_for_macs(
         ConfigError: ``target_macs`` is below what the encoder costs with every site at ``min_channels`` (its
             unprunable layers alone cost more).
     """
-    full = cost_with_counts(model, sites, crop, uniform_counts(sites, 1.0, min_channels))
+    full, floor = check_budget(model, sites, crop, target_macs, min_channels)
     if target_macs >= full:
         return 1.0, full
-    floor = cost_with_counts(model, sites, crop, uniform_counts(sites, 0.0, min_channels))
-    if target_macs < floor:
-        if floor >= full:
-            raise ConfigError(
-                f"backbone.compression.target_macs={target_macs:,} cannot be reached: with "
-                f"backbone.compression.min_channels={min_channels} no site can lose a channel (the largest has "
-                f"{max(s.channels for s in sites)}), so the encoder stays at {full:,} MACs per frame; lower "
-                "min_channels"
-            )
-        raise ConfigError(
-            f"backbone.compression.target_macs={target_macs:,} is below {floor:,} MACs per frame, what this encoder "
-            f"costs with min_channels={min_channels} channel(s) per prunable site (its other layers cannot shrink); "
-            "raise target_macs or lower backbone.compression.min_channels"
-        )
     lo, lo_cost, hi = 0.0, floor, 1.0
     for _ in range(steps):
         mid = (lo + hi) / 2

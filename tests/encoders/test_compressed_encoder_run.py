@@ -101,6 +101,16 @@ def test_target_macs_with_vib_is_refused_before_any_work(tmp_path: Path):
     assert not (tmp_path / "data" / "encoders").exists() and not (tmp_path / "data" / "features").exists()
 
 
+@pytest.mark.parametrize("method", ["l1", "hrel"])
+def test_unreachable_target_macs_is_refused_before_any_work(tmp_path: Path, method: str):
+    """A budget below what the encoder costs with one channel per site stops the run before flow, feature stores
+    or encoder training (a failed run used to leave an empty feature store behind)."""
+    args = [*ENCODER_TINY, f"backbone.compress={method}", "backbone.compression.target_macs=10"]
+    with pytest.raises(ConfigError, match=r"target_macs=10 is below [\d,]+ MACs per frame"):
+        train(_cfg(tmp_path, *args))
+    assert not any((tmp_path / "data" / d).exists() for d in ("encoders", "features", "flow"))
+
+
 def test_unknown_compress_method_is_named(tmp_path: Path):
     with pytest.raises(ConfigError, match="backbone.compress='prune'"):
         train(_cfg(tmp_path, *ENCODER_TINY, "backbone.compress=prune"))
