@@ -73,3 +73,51 @@ def test_pin_cpu_outside_the_allowed_cores_is_one_line(tmp_path: Path, capsys, s
     args = ["--paper-scale"] if script == "bench_inference" else [str(tmp_path)]
     assert main([*args, "--pin-cpu", str(bad)]) == 2
     assert f"--pin-cpu {bad}: this process may run on cores" in capsys.readouterr().err
+
+
+class _Payload:
+    """A pickle that would create ``marker`` when unpickled by an unrestricted loader."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_hostile_pruned_state_dict_is_refused_without_running(tmp_path: Path):
+    """A run folder's pruned_state_dict.pt is read with weights_only=True whatever torch's default: a pickle that
+    would run code is one ConfigError naming the file, and its payload never runs."""
+    from har_vib.errors import ConfigError
+
+    _tiny_run(tmp_path)
+    marker = tmp_path / "payload-ran"
+    torch.save({"rnn.weight_ih_l0": _Payload(marker)}, tmp_path / "pruned_state_dict.pt")
+    with pytest.raises(ConfigError, match=r"pruned_state_dict.pt: not readable as the run's pruned_state_dict.pt"):
+        run_pair(tmp_path)
+    assert not marker.exists()
+
+
+def test_every_torch_load_in_the_project_is_weights_only():
+    """Static check over har_vib/, scripts/ and train.py: each torch.load call passes weights_only=True
+    explicitly (torch < 2.6 defaults to False), and no message tells a user to turn it off."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    files = [*root.glob("har_vib/**/*.py"), *root.glob("scripts/*.py"), root / "train.py"]
+    unsafe = []
+    for path in files:
+        source = path.read_text()
+        assert "weights_only=False" not in source, f"{path} mentions weights_only=False"
+        for node in ast.walk(ast.parse(source)):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "load"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "torch"
+            ):
+                flag = next((k.value for k in node.keywords if k.arg == "weights_only"), None)
+                if not (isinstance(flag, ast.Constant) and flag.value is True):
+                    unsafe.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert len(files) > 50 and not unsafe, unsafe

@@ -155,6 +155,23 @@ def _run_train(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.Com
     )
 
 
+def test_prune_best_checkpoint_is_read_with_the_safe_loader(tiny_cfg, tmp_path: Path, monkeypatch):
+    """callbacks.prune_export.weights=best reloads the best checkpoint through torch.load(weights_only=True) (its
+    Hydra hyper-parameters allowed as data) and prunes those weights."""
+    import har_vib.utils.checkpoints as checkpoints
+
+    calls = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoints.torch, "load", spy)
+    metrics = train(tiny_cfg("model=vib_lstm", "callbacks.prune_export.weights=best"))
+    assert calls == [True] and 0.0 <= metrics["test_acc_pruned"] <= 1.0
+
+
 @pytest.mark.slow
 def test_multirun_beta_sweep_and_report(tmp_path: Path):
     sweep_dir = tmp_path / "sweep"

@@ -32,6 +32,7 @@ from har_vib.compression.prune import size_report
 from har_vib.deploy.stages import deploy_stages
 from har_vib.models.sequence_classifier import SequenceClassifier
 from har_vib.reports.plots import plot_alive_history
+from har_vib.utils.checkpoints import load_lightning_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +149,7 @@ class PruneExportCallback(L.Callback):
         if not path:
             log.warning("weights=best but no best checkpoint exists; pruning the last weights")
             return
-        state = torch.load(path, map_location=pl_module.device, weights_only=False)["state_dict"]
-        pl_module.load_state_dict(state)
+        pl_module.load_state_dict(load_lightning_state_dict(path, map_location=pl_module.device))
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or getattr(trainer, "fast_dev_run", False):

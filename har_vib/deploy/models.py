@@ -12,6 +12,7 @@ from torch import nn
 from har_vib.errors import ConfigError
 from har_vib.models.sequence_classifier import SequenceClassifier, make_head
 from har_vib.models.temporal_segments import TemporalSegmentPool
+from har_vib.utils.checkpoints import load_tensors
 
 # METHODS.md 1.11: the paper's compact UCF11 LSTM has 2,052 parameters; with 9 hidden units and two bias
 # vectors that is 46 of the 2048 Inception-v3 features (4*9*(9+46) + 8*9 = 2,052)
@@ -49,7 +50,7 @@ def load_compact(run: str | Path) -> SequenceClassifier:
     if not spec_path.is_file() or not state_path.is_file():
         raise ConfigError(f"{run}: no pruned_spec.json / pruned_state_dict.pt; pass the folder of a finished run")
     spec = json.loads(spec_path.read_text())
-    state = torch.load(state_path, map_location="cpu")
+    state = load_tensors(state_path, "the run's pruned_state_dict.pt (a state dict of tensors)")
     if spec["rnn_type"] not in ("LSTM", "GRU"):
         raise ConfigError(f"{run}: the benchmark rebuilds LSTM/GRU exports, this run exported {spec['rnn_type']}")
     rnn_cls = nn.LSTM if spec["rnn_type"] == "LSTM" else nn.GRU
