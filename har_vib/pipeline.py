@@ -12,6 +12,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from har_vib.config_checks import check_run_config
 from har_vib.deploy.clip import deploy_encoder
 from har_vib.encoders.compress import encoder_cost
 from har_vib.errors import ConfigError
@@ -116,6 +117,7 @@ def _clip_model(datamodule: Any, callbacks: list[Any], cfg: DictConfig) -> dict[
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one training job; return the run's metrics (trained model, compact model, compression)."""
+    check_run_config(cfg)  # before any work: types, ranges, files the run will need
     L.seed_everything(cfg.seed, workers=True)
     backbone = (cfg.get("backbone") or {}).get("name", "none")
     if backbone == "none" and str((cfg.get("backbone") or {}).get("compress", "none")) != "none":

@@ -1,0 +1,110 @@
+"""Checks of a run's config before any work: a wrong type, a value out of range or a missing file is one
+:class:`ConfigError` naming the key and the fix, raised before data is generated, extracted or trained on (instead
+of a traceback from the first training step, or a silently useless run).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from har_vib.errors import ConfigError
+
+_MISSING = object()
+
+
+def _get(cfg: DictConfig, key: str) -> Any:
+    value = OmegaConf.select(cfg, key, default=_MISSING, throw_on_missing=False)
+    return value
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(float(v))
+
+
+# key, what it must be, the test, the fix
+_RULES: list[tuple[str, str, Callable[[Any], bool], str]] = [
+    ("seed", "a whole number >= 0", lambda v: _is_int(v) and v >= 0, "seed=0"),
+    ("beta", "a number >= 0 (the weight of the KL term)", lambda v: _is_number(v) and v >= 0, "beta=1e-5"),
+    ("model.lr", "a number > 0", lambda v: _is_number(v) and v > 0, "model.lr=3e-3"),
+    ("model.ib_lr", "a number > 0", lambda v: _is_number(v) and v > 0, "model.ib_lr=3e-2"),
+    ("model.weight_decay", "a number >= 0", lambda v: _is_number(v) and v >= 0, "model.weight_decay=0"),
+    ("model.net.hidden_size", "a whole number >= 1", lambda v: _is_int(v) and v >= 1, "model.net.hidden_size=128"),
+    ("dataset.frames", "a whole number >= 1", lambda v: _is_int(v) and v >= 1, "dataset.frames=8"),
+    ("dataset.batch_size", "a whole number >= 1", lambda v: _is_int(v) and v >= 1, "dataset.batch_size=32"),
+    (
+        "trainer.max_epochs",
+        "a whole number >= 1 (or -1: until early stopping); 0 would export an untrained model",
+        lambda v: v is None or (_is_int(v) and (v >= 1 or v == -1)),
+        "trainer.max_epochs=60, or train=false to evaluate and export without training",
+    ),
+    (
+        "callbacks.prune_export.finetune_epochs",
+        "a whole number >= 0",
+        lambda v: _is_int(v) and v >= 0,
+        "callbacks.prune_export.finetune_epochs=150",
+    ),
+    (
+        "callbacks.prune_export.distill.alpha",
+        "a number in [0, 1] (the weight of the teacher's term)",
+        lambda v: _is_number(v) and 0 <= v <= 1,
+        "callbacks.prune_export.distill.alpha=0.7",
+    ),
+    (
+        "callbacks.prune_export.distill.temperature",
+        "a number > 0",
+        lambda v: _is_number(v) and v > 0,
+        "callbacks.prune_export.distill.temperature=4.0",
+    ),
+]
+
+
+def check_run_config(cfg: DictConfig) -> None:
+    """Every rule above whose key the config has, then the files the run will need (the distillation teacher).
+
+    Raises:
+        ConfigError: the first problem, as ``<key>=<value>: must be ... ; e.g. <fix>``.
+    """
+    for key, must, ok, fix in _RULES:
+        value = _get(cfg, key)
+        if value is _MISSING:
+            continue
+        if key == "trainer.max_epochs" and not bool(_get(cfg, "train") in (True, _MISSING)):
+            continue  # train=false: no epochs are run
+        if not ok(value):
+            raise ConfigError(f"{key}={value!r}: must be {must}; e.g. {fix}")
+    _check_teacher(cfg)
+
+
+def _check_teacher(cfg: DictConfig) -> None:
+    """A distillation teacher must be a TorchScript model (a run folder's pruned.pt or the file), found and
+    loadable now rather than after the whole fit."""
+    teacher = _get(cfg, "callbacks.prune_export.distill.teacher")
+    if teacher in (_MISSING, None, ""):
+        return
+    key = "callbacks.prune_export.distill.teacher"
+    file = Path(str(teacher)).expanduser()
+    if file.is_dir():
+        file = file / "pruned.pt"
+    if not file.is_file():
+        raise ConfigError(
+            f"{key}={teacher}: no TorchScript model there; pass a finished run folder (e.g. of model=naive_lstm) or "
+            "its pruned.pt"
+        )
+    import torch
+
+    try:
+        torch.jit.load(str(file), map_location="cpu")
+    except Exception as err:  # not TorchScript: a state dict, a pickle, a truncated file
+        raise ConfigError(
+            f"{key}={teacher}: {file} is not a TorchScript model ({type(err).__name__}); pass a run folder's "
+            "pruned.pt or a file written by torch.jit.save"
+        ) from None

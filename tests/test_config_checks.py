@@ -1,0 +1,69 @@
+"""Bad config values stop a run before any work, in one line naming the key and a fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from har_vib.errors import ConfigError
+from har_vib.pipeline import train
+from tests.conftest import ROOT, TINY, compose_train_cfg
+from tests.test_train import _run_train
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("beta=abc", r"beta='abc': must be a number >= 0"),
+        ("beta=-1", r"beta=-1: must be a number >= 0"),
+        ("seed=1.5", r"seed=1.5: must be a whole number >= 0"),
+        ("model.net.hidden_size=abc", r"model.net.hidden_size='abc': must be a whole number >= 1"),
+        ("trainer.max_epochs=0", r"trainer.max_epochs=0: .* 0 would export an untrained model"),
+        ("model.lr=0", r"model.lr=0: must be a number > 0"),
+        ("callbacks.prune_export.distill.alpha=2", r"distill.alpha=2: must be a number in \[0, 1\]"),
+    ],
+)
+def test_bad_values_are_refused_before_any_work(tiny_cfg, tmp_path: Path, override: str, message: str):
+    with pytest.raises(ConfigError, match=message):
+        train(tiny_cfg(override))
+    assert not any(tmp_path.glob("*.json")) and not (tmp_path / "checkpoints").exists()
+
+
+def test_the_command_line_gets_one_line_and_no_traceback(tmp_path: Path):
+    proc = _run_train(["beta=abc", *TINY], cwd=tmp_path, timeout=120)
+    assert proc.returncode != 0
+    assert "beta='abc': must be a number >= 0 (the weight of the KL term); e.g. beta=1e-5" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_max_epochs_zero_is_fine_without_training(tiny_cfg):
+    from har_vib.config_checks import check_run_config
+
+    check_run_config(tiny_cfg("trainer.max_epochs=0", "train=false"))
+
+
+def test_distillation_teacher_is_checked_before_the_fit(tiny_cfg, tmp_path: Path):
+    """A missing teacher, or a file that is not TorchScript (here a state dict), is refused before training."""
+    key = "callbacks.prune_export.distill.teacher"
+    with pytest.raises(ConfigError, match=f"{key}=.*nowhere: no TorchScript model there"):
+        train(tiny_cfg(f"{key}={tmp_path / 'nowhere'}"))
+    state = tmp_path / "state.pt"
+    torch.save({"w": torch.zeros(2)}, state)
+    with pytest.raises(ConfigError, match=f"{key}=.*state.pt: .* is not a TorchScript model"):
+        train(tiny_cfg(f"{key}={state}"))
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_every_shipped_experiment_passes_the_checks(tmp_path: Path):
+    """The checks refuse nothing the project itself ships (every experiment config composes and passes)."""
+    from har_vib.config_checks import check_run_config
+
+    names = sorted(
+        p.relative_to(ROOT / "conf" / "experiment").with_suffix("").as_posix()
+        for p in (ROOT / "conf" / "experiment").rglob("*.yaml")
+    )
+    assert len(names) > 5
+    for name in names:
+        check_run_config(compose_train_cfg(tmp_path, [f"experiment={name}"]))
