@@ -35,7 +35,12 @@ _RULES: list[tuple[str, str, Callable[[Any], bool], str]] = [
     ("seed", "a whole number >= 0", lambda v: _is_int(v) and v >= 0, "seed=0"),
     ("beta", "a number >= 0 (the weight of the KL term)", lambda v: _is_number(v) and v >= 0, "beta=1e-5"),
     ("model.lr", "a number > 0", lambda v: _is_number(v) and v > 0, "model.lr=3e-3"),
-    ("model.ib_lr", "a number > 0", lambda v: _is_number(v) and v > 0, "model.ib_lr=3e-2"),
+    (
+        "model.ib_lr",
+        "a number >= 0 (0 holds the bottlenecks at their init)",
+        lambda v: _is_number(v) and v >= 0,
+        "model.ib_lr=3e-2",
+    ),
     ("model.weight_decay", "a number >= 0", lambda v: _is_number(v) and v >= 0, "model.weight_decay=0"),
     ("model.net.hidden_size", "a whole number >= 1", lambda v: _is_int(v) and v >= 1, "model.net.hidden_size=128"),
     ("dataset.frames", "a whole number >= 1", lambda v: _is_int(v) and v >= 1, "dataset.frames=8"),
