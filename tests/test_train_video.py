@@ -135,6 +135,33 @@ def _script(name: str, cwd: Path, args: list[str], env: dict | None = None) -> s
     )
 
 
+def test_a_corrupt_feature_entry_is_re_extracted_at_train_time(tmp_path: Path):
+    """A feature entry truncated after extraction (a full disk, a killed copy) is found when the run starts and
+    recomputed, instead of failing in the middle of an epoch; an entry whose bytes are garbage likewise."""
+    import numpy as np
+
+    extra = [
+        "backbone=resnet18",
+        "backbone.pretrained=false",
+        "backbone.img_size=32",
+        "features.frames=6",
+        "features.num_workers=0",
+        "model=naive_lstm",
+        "trainer.max_epochs=1",
+        "callbacks.prune_export.finetune_epochs=0",
+    ]
+    train(_cfg(tmp_path, *extra))
+    (store,) = (tmp_path / "data" / "features").glob("synthetic-ucf101-*/rgb-*")
+    entries = sorted(store.rglob("*.npy"))
+    assert len(entries) == 24
+    good = np.load(entries[0])
+    entries[0].write_bytes(entries[0].read_bytes()[:100])  # truncated
+    entries[1].write_bytes(b"\x00" * entries[1].stat().st_size)  # garbage of the right length
+    train(_cfg(tmp_path, *extra))
+    np.testing.assert_array_equal(np.load(entries[0]), good)  # extraction is deterministic
+    assert np.load(entries[1]).shape == good.shape
+
+
 def test_missing_dataset_is_one_clear_error(tmp_path: Path):
     proc = _script("train.py", tmp_path, ["dataset=ucf101", f"paths.data_dir={tmp_path}", "logger=csv"])
     assert proc.returncode == 2, proc.stderr[-2000:]

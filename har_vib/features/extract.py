@@ -149,6 +149,14 @@ def extract_features(
             ", ".join(stale[:5]) + (" ..." if len(stale) > 5 else ""),
         )
     todo = [(v, rel) for v, rel in videos if not store.is_valid(v, identities.get(v))]
+    corrupt = [v for v, _ in todo if store.is_current(v, identities.get(v))]
+    if corrupt:
+        log.warning(
+            "features %s: %d entries are unreadable (truncated or corrupt), recomputing: %s",
+            source.stream,
+            len(corrupt),
+            ", ".join(corrupt[:5]) + (" ..." if len(corrupt) > 5 else ""),
+        )
     report.done_before = len(videos) - len(todo)
     skipped = {k: r for k, r in store.skipped().items() if k in {v for v, _ in todo}}
     for v, _ in todo:

@@ -177,12 +177,13 @@ class FeatureStore:
         )
 
     def missing(self, video_ids: Iterable[str], identities: Mapping[str, Identity] | None = None) -> list[str]:
-        """Ids without a current entry, except those recorded as skipped (a skipped video whose file has changed
-        since counts as missing: it is tried again)."""
+        """Ids without a current, readable entry (a truncated or otherwise corrupt entry counts as missing, so a
+        run re-extracts it instead of failing mid-epoch), except those recorded as skipped (a skipped video whose
+        file has changed since counts as missing: it is tried again)."""
         identities = dict(identities or {})
         skipped, tried = self.skipped(), self.skipped_sources()
 
         def retry(v: str) -> bool:
             return v not in skipped or (identities.get(v) is not None and tried.get(v) != identities[v])
 
-        return [v for v in video_ids if not self.is_current(v, identities.get(v)) and retry(v)]
+        return [v for v in video_ids if not self.is_valid(v, identities.get(v)) and retry(v)]
