@@ -155,6 +155,31 @@ def _run_train(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.Com
     )
 
 
+def test_last_checkpoint_is_the_latest_epoch_and_best_is_the_best(tiny_cfg, tmp_path: Path):
+    """checkpoints/last.ckpt holds the final epoch even when the monitored metric stopped improving; the ranked
+    checkpoint keeps the best. The monitor here is the epoch itself, minimised, so the best is epoch 0 and stays
+    it (with one callback, last.ckpt used to stay at epoch 0 too)."""
+    cfg = tiny_cfg(
+        "trainer.max_epochs=3",
+        "callbacks.model_checkpoint.monitor=epoch",
+        "callbacks.model_checkpoint.mode=min",
+        "callbacks.prune_export.finetune_epochs=0",
+    )
+    train(cfg)
+    folder = tmp_path / "checkpoints"
+    assert sorted(p.name for p in folder.glob("*.ckpt")) == ["epoch_000.ckpt", "last.ckpt"]
+    with torch.serialization.safe_globals(_omegaconf_types()):
+        last = torch.load(folder / "last.ckpt", map_location="cpu", weights_only=True)
+        best = torch.load(folder / "epoch_000.ckpt", map_location="cpu", weights_only=True)
+    assert (last["epoch"], best["epoch"]) == (2, 0)
+
+
+def _omegaconf_types():
+    from har_vib.utils.checkpoints import _omegaconf_types as types
+
+    return types()
+
+
 def test_prune_best_checkpoint_is_read_with_the_safe_loader(tiny_cfg, tmp_path: Path, monkeypatch):
     """callbacks.prune_export.weights=best reloads the best checkpoint through torch.load(weights_only=True) (its
     Hydra hyper-parameters allowed as data) and prunes those weights."""

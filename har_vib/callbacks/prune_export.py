@@ -144,7 +144,8 @@ class PruneExportCallback(L.Callback):
         self.report: dict[str, Any] = {}
 
     def _load_best(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        ckpt = trainer.checkpoint_callback
+        # the checkpoint callback that ranks epochs (the one without a monitor keeps the latest epoch)
+        ckpt = next((cb for cb in trainer.checkpoint_callbacks if getattr(cb, "monitor", None)), None)
         path = getattr(ckpt, "best_model_path", "") if ckpt is not None else ""
         if not path:
             log.warning("weights=best but no best checkpoint exists; pruning the last weights")
