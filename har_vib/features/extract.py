@@ -118,6 +118,13 @@ class ExtractionReport:
         )
 
 
+def _warn_recomputing(stream: str, why: str, ids: Sequence[str]) -> None:
+    """One warning listing (the first five of) the entries recomputed and why."""
+    if ids:
+        shown = ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
+        log.warning("features %s: %d %s, recomputing: %s", stream, len(ids), why, shown)
+
+
 def extract_features(
     encoder: FrameEncoder,
     source: ClipSource,
@@ -140,23 +147,14 @@ def extract_features(
     identities = dict(identities or {})
     device = torch.device(device)
     report = ExtractionReport()
-    stale = store.stale([v for v, _ in videos], identities)
-    if stale:
-        log.warning(
-            "features %s: %d videos changed since they were extracted (size or modification time), recomputing: %s",
-            source.stream,
-            len(stale),
-            ", ".join(stale[:5]) + (" ..." if len(stale) > 5 else ""),
-        )
+    _warn_recomputing(
+        source.stream,
+        "videos changed since they were extracted (size or modification time)",
+        store.stale([v for v, _ in videos], identities),
+    )
     todo = [(v, rel) for v, rel in videos if not store.is_valid(v, identities.get(v))]
     corrupt = [v for v, _ in todo if store.is_current(v, identities.get(v))]
-    if corrupt:
-        log.warning(
-            "features %s: %d entries are unreadable (truncated or corrupt), recomputing: %s",
-            source.stream,
-            len(corrupt),
-            ", ".join(corrupt[:5]) + (" ..." if len(corrupt) > 5 else ""),
-        )
+    _warn_recomputing(source.stream, "entries are unreadable (truncated or corrupt)", corrupt)
     report.done_before = len(videos) - len(todo)
     skipped = {k: r for k, r in store.skipped().items() if k in {v for v, _ in todo}}
     for v, _ in todo:

@@ -79,13 +79,7 @@ def map_state_dict(
     return out
 
 
-def load_port_weights(model: torch.nn.Module, path: str | Path) -> None:
-    """Load an ``efficientnet_pytorch``-format file into a timm EfficientNet-Lite, checked (see module doc)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a truncated or foreign file: one line, the file named
-        kind = type(err).__name__
-        raise ConfigError(f"backbone.weights={path}: not a readable PyTorch state dict ({kind})") from None
-    if not isinstance(state, Mapping):
-        raise ConfigError(f"backbone.weights={path}: holds a {type(state).__name__}, not a state dict")
+def load_port_weights(model: torch.nn.Module, state: Mapping[str, torch.Tensor], path: str | Path) -> None:
+    """Load ``state``, read from ``path`` in the ``efficientnet_pytorch`` format, into a timm EfficientNet-Lite,
+    checked (see module doc)."""
     model.load_state_dict(map_state_dict(state, model.state_dict(), str(path)), strict=True)

@@ -72,7 +72,7 @@ def summarize_clip_runs(runs: Mapping[str, list[Mapping[str, Any]]]) -> list[dic
 
         benches = [c["bench"] for c, _ in items if c.get("bench")]
         if benches:
-            ms = {r["stage"]: [] for r in benches[0]["rows"]}
+            ms: dict[str, list[float]] = {}
             for bench in benches:
                 for r in bench["rows"]:
                     ms.setdefault(r["stage"], []).append(float(r["median_ms"]))
