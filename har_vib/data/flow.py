@@ -11,6 +11,11 @@ folder and how videos are decoded, so a second copy of a dataset never reads ano
 ``meta.json`` records the size and modification time of the video file it was computed from; a video changed or
 re-encoded since is recomputed (and said so). A folder is written to a temp name and renamed when complete, so an
 interrupted extraction never leaves a half-written video behind, and a rerun skips every current folder.
+
+Extraction can be split into shards (:mod:`har_vib.data.shards`): each process writes only the folders of the
+videos it owns and its own ``skipped.shard-<k>-of-<n>.json``; :func:`flow_skipped` merges them. Only a video's own
+fault (it does not decode, it is too short, its flow cannot be computed) makes it a skipped video; a failed write
+(disk full, quota, permissions) is an ``OSError`` naming the file, and stops the extraction with nothing recorded.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -28,6 +36,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from har_vib.data.shards import ALL, Shard, read_skipped, remove_own_temps, temp_filter
 from har_vib.data.video import (
     DECODING,
     VideoDecodeError,
@@ -37,7 +46,7 @@ from har_vib.data.video import (
     short_side_size,
 )
 from har_vib.errors import ConfigError
-from har_vib.utils.io import atomic_dir, file_identity, remove_stale_temps, stable_hash, write_json
+from har_vib.utils.io import TMP_PREFIX, atomic_dir, file_identity, stable_hash, write_json
 
 META_FILE = "meta.json"
 
@@ -168,14 +177,29 @@ def frame_name(component: str, index: int, image_format: str = "jpg") -> str:
 
 
 def write_flow_folder(folder: Path, flow_u8: np.ndarray, meta: dict[str, Any], config: FlowConfig) -> None:
-    """Write one video's flow images and ``meta.json`` atomically, replacing an outdated folder."""
+    """Write one video's flow images and ``meta.json`` atomically, replacing an outdated folder.
+
+    Images are encoded in memory and written with Python's file I/O (``cv2.imwrite`` only returns False on a full
+    disk), so a failed write raises an ``OSError`` that names the file (as it will be called once the folder is
+    complete) and carries the kernel's errno; the temp folder is removed and nothing is left at ``folder``."""
+    ext = f".{config.image_format}"
     params = [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality] if config.image_format == "jpg" else []
     with atomic_dir(folder, replace=True) as tmp:
         for i, pair in enumerate(flow_u8):
             for c, component in enumerate("xy"):
-                if not cv2.imwrite(str(tmp / frame_name(component, i, config.image_format)), pair[..., c], params):
-                    raise OSError(f"cannot write flow image in {tmp}")
-        write_json({**meta, "num_flow_frames": int(len(flow_u8))}, tmp / META_FILE)
+                name = frame_name(component, i, config.image_format)
+                ok, data = cv2.imencode(ext, np.ascontiguousarray(pair[..., c]), params)
+                if not ok:
+                    raise ValueError(f"OpenCV cannot encode flow as {config.image_format!r} (flow.image_format)")
+                try:
+                    with open(tmp / name, "wb") as fh:
+                        fh.write(data.tobytes())
+                except OSError as err:
+                    raise _named(err, folder / name) from None
+        try:
+            write_json({**meta, "num_flow_frames": int(len(flow_u8))}, tmp / META_FILE)
+        except OSError as err:
+            raise _named(err, folder / META_FILE) from None
 
 
 def read_flow_meta(folder: str | Path) -> dict[str, Any]:
@@ -233,6 +257,14 @@ def flow_state(root: Path, video_id: str, identity: dict[str, int] | None = None
         return "stale"
 
 
+def flow_skipped(root: str | Path) -> dict[str, str]:
+    """``{video id: reason}`` of the videos whose flow could not be computed, merged from every shard's skipped
+    file under ``root``; a video with a complete flow folder (a later run succeeded) is not listed."""
+    root = Path(root)
+    reasons, _ = read_skipped(root)
+    return {v: r for v, r in sorted(reasons.items()) if not (flow_folder(root, v) / META_FILE).is_file()}
+
+
 def is_done(root: Path, video_id: str, identity: dict[str, int] | None = None) -> bool:
     """True when the video's flow folder is complete and, when ``identity`` is given, current."""
     return flow_state(root, video_id, identity) == "current"
@@ -242,28 +274,49 @@ def extract_video_flow(
     video_path: str | Path, folder: Path, config: FlowConfig, decoder: str = "auto"
 ) -> dict[str, Any]:
     """Decode every frame of one video, run OpenCV's TV-L1 on consecutive pairs, store the result (with the
-    identity the video file had before decoding began)."""
+    identity the video file had before decoding began). Raises :class:`VideoDecodeError` (and OpenCV's errors)
+    for the video's faults, an ``OSError`` naming the file for a failed write."""
     identity = file_identity(video_path)
     frames = _decode_for_flow(video_path, config, decoder)
     return _write_video(folder, str(video_path), frames, tvl1_flow(frames, config.tvl1), config, identity)
 
 
-def _worker_init() -> None:
+_cancel: Any = None  # a worker's multiprocessing Event: set once a write failed, so queued videos are not started
+
+
+def _worker_init(cancel: Any = None) -> None:
+    global _cancel
     cv2.setNumThreads(1)
+    _cancel = cancel
 
 
-def _extract_one(job: tuple[str, str, str, FlowConfig, str]) -> tuple[str, str | None, float]:
+# (video id, skip reason or None, seconds, (errno, strerror, filename) of a failed write or None, started)
+Result = tuple[str, str | None, float, tuple[int | None, str | None, str | None] | None, bool]
+
+
+def _extract_one(job: tuple[str, str, str, FlowConfig, str]) -> Result:
+    """One video, in a worker: a decode or flow failure is the video's (its reason is returned); a failed write is
+    returned as the error's parts (re-raised by the parent: an exception object need not survive pickling)."""
     video_id, video_path, folder, config, decoder = job
+    if _cancel is not None and _cancel.is_set():
+        return video_id, None, 0.0, None, False
     start = time.perf_counter()
     try:
-        extract_video_flow(video_path, Path(folder), config, decoder)
-        return video_id, None, time.perf_counter() - start
+        identity = file_identity(video_path)
+        frames = _decode_for_flow(video_path, config, decoder)
+        flow = tvl1_flow(frames, config.tvl1)
     except VideoDecodeError as err:
-        return video_id, err.reason, time.perf_counter() - start
+        return video_id, err.reason, time.perf_counter() - start, None, True
     except MemoryError:  # native size x frame count beyond this machine: say so, go on with the others
-        return video_id, "out of memory computing its flow (set flow.short_side)", time.perf_counter() - start
+        reason = "out of memory computing its flow (set flow.short_side)"
+        return video_id, reason, time.perf_counter() - start, None, True
     except (cv2.error, OSError, ValueError) as err:  # one broken video never stops the others
-        return video_id, f"{type(err).__name__}: {clean_reason(err)}", time.perf_counter() - start
+        return video_id, f"{type(err).__name__}: {clean_reason(err)}", time.perf_counter() - start, None, True
+    try:
+        _write_video(Path(folder), str(video_path), frames, flow, config, identity)
+    except OSError as err:  # the disk's fault, not the video's: stops the extraction
+        return video_id, None, time.perf_counter() - start, (err.errno, err.strerror, err.filename), True
+    return video_id, None, time.perf_counter() - start, None, True
 
 
 def _decode_for_flow(video_path: str | Path, config: FlowConfig, decoder: str = "auto") -> np.ndarray:
@@ -289,8 +342,23 @@ def _write_video(
         "width": int(frames.shape[2]),
         "source": identity,
     }
-    write_flow_folder(folder, quantize_flow(flow, config.bound), meta, config)
+    try:
+        write_flow_folder(folder, quantize_flow(flow, config.bound), meta, config)
+    except OSError as err:
+        if err.filename is None or TMP_PREFIX in str(err.filename):  # name the folder, not a temp
+            raise _named(err, folder) from None
+        raise
     return meta
+
+
+def _drop_folder(folder: Path) -> None:
+    """Remove an outdated flow folder of a video that now fails (moved aside first, so it vanishes at once): a
+    complete folder always means the video's last extraction succeeded."""
+    if not folder.exists():
+        return
+    aside = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f"{TMP_PREFIX}{folder.name}.old."))
+    os.replace(folder, aside / "x")
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _flow_size(video_path: str, config: FlowConfig, decoder: str) -> tuple[int, int]:
@@ -386,22 +454,29 @@ def extract_dataset_flow(
     batch_pairs: int = 64,
     decoder: str = "auto",
     key: dict[str, Any] | None = None,
+    shard: Shard = ALL,
 ) -> dict[str, Any]:
-    """TV-L1 flow for every ``(video_id, path)`` not yet done under ``root`` (``key``: what ``root`` was hashed
-    from, :func:`root_key`, written to its ``params.json``): OpenCV in ``workers`` processes,
-    or the torch backend in batches of ``batch_pairs`` frame pairs on ``device`` (auto: CUDA when there is one).
+    """TV-L1 flow for every ``(video_id, path)`` that ``shard`` owns and that is not yet done under ``root``
+    (``key``: what ``root`` was hashed from, :func:`root_key`, written to its ``params.json``): OpenCV in
+    ``workers`` processes, or the torch backend in batches of ``batch_pairs`` frame pairs on ``device`` (auto: CUDA
+    when there is one).
 
-    Resumable: finished videos are skipped, leftovers of interrupted writes removed. A video whose file changed
-    since its flow was computed (size or modification time) is recomputed. Videos that fail are listed with their
-    reason in ``root/skipped.json``. Returns counts ``{extracted, done_before, skipped, recomputed}``.
+    Resumable: finished videos are skipped, leftovers of this shard's interrupted writes removed (another shard's
+    temp may be a write in progress). A video whose file changed since its flow was computed (size or modification
+    time) is recomputed. Videos that fail (the video's fault) are listed with their reason in the shard's skipped
+    file (``skipped.json`` unsharded; :func:`flow_skipped` merges them). A failed write raises an ``OSError`` that
+    names the file, after the videos in progress have finished; nothing of the failed video is left and nothing is
+    recorded as skipped. Returns counts ``{extracted, done_before, skipped, recomputed}`` of this shard's videos.
     """
     if config.backend == "opencv":
         check_optflow()
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(root)
-    write_json(key or {**config.key(), "decoding": {"version": DECODING, "decoder": decoder}}, root / "params.json")
-    states = {vid: flow_state(root, vid, file_identity(path)) for vid, path in videos}
+    remove_own_temps(root, temp_filter(root, shard, suffixes=(".old",)))
+    params = key or {**config.key(), "decoding": {"version": DECODING, "decoder": decoder}}
+    _write_shared_json(params, root / "params.json")
+    mine = shard.select(videos)
+    states = {vid: flow_state(root, vid, file_identity(path)) for vid, path in mine}
     stale = [vid for vid, state in states.items() if state == "stale"]
     if stale:
         log.warning(
@@ -410,9 +485,7 @@ def extract_dataset_flow(
             ", ".join(stale[:5]) + (" ..." if len(stale) > 5 else ""),
         )
     todo = [
-        (vid, str(path), str(flow_folder(root, vid)), config, decoder)
-        for vid, path in videos
-        if states[vid] != "current"
+        (vid, str(path), str(flow_folder(root, vid)), config, decoder) for vid, path in mine if states[vid] != "current"
     ]
     skipped: dict[str, str] = {}
     extracted = 0
@@ -423,24 +496,65 @@ def extract_dataset_flow(
         # spawn, not fork: forking a process that already runs decoder / OpenMP threads can deadlock the children
         # (callers' scripts need the usual `if __name__ == "__main__":` guard, as train.py and scripts/ have)
         ctx = mp.get_context("spawn")
-        with ctx.Pool(workers, initializer=_worker_init) as pool:
-            results = pool.imap_unordered(_extract_one, todo, chunksize=1)
-            for vid, reason, _ in results:
-                extracted += _record(vid, reason, skipped)
+        cancel = ctx.Event()
+        failure = None
+        with ctx.Pool(workers, initializer=_worker_init, initargs=(cancel,)) as pool:
+            # after a failed write the queued videos return at once and the ones in progress finish (cleaning up
+            # their temp folders), so leaving the pool (which terminates the workers) interrupts no write
+            for vid, reason, _, io_error, started in pool.imap_unordered(_extract_one, todo, chunksize=1):
+                if io_error is not None and failure is None:
+                    failure = io_error
+                    cancel.set()
+                elif started and io_error is None:
+                    extracted += _record(vid, reason, skipped)
                 bar.update()
+        if failure is not None:
+            bar.close()
+            raise OSError(*failure)
     else:
         for job in todo:
-            vid, reason, _ = _extract_one(job)
+            vid, reason, _, io_error, _ = _extract_one(job)
+            if io_error is not None:
+                bar.close()
+                raise OSError(*io_error)
             extracted += _record(vid, reason, skipped)
             bar.update()
     bar.close()
-    write_json({"skipped": skipped}, root / "skipped.json")
+    for vid in skipped:
+        _drop_folder(flow_folder(root, vid))  # an outdated folder of a video that now fails
+    # this shard's file: its failures now, and earlier records of videos not in this run's list
+    own = root / shard.skipped_file
+    mine_ids = {vid for vid, _ in mine}
+    try:
+        earlier = json.loads(own.read_text()).get("skipped", {}) if own.is_file() else {}
+    except (ValueError, AttributeError):
+        earlier = {}  # not a record: rewritten below
+    kept = {v: r for v, r in earlier.items() if v not in mine_ids}
+    write_json({"skipped": dict(sorted({**kept, **skipped}.items()))}, own)
     return {
         "extracted": extracted,
-        "done_before": len(videos) - len(todo),
+        "done_before": len(mine) - len(todo),
         "skipped": len(skipped),
         "recomputed": len(stale),
     }
+
+
+def _write_shared_json(data: Any, path: Path) -> None:
+    """Write a file every shard writes alike (``params.json``) only when it differs: concurrent shards write the
+    same bytes atomically, and a finished root is not touched again."""
+    try:
+        if path.is_file() and json.loads(path.read_text()) == json.loads(json.dumps(data, default=str)):
+            return
+    except ValueError:
+        pass  # unreadable: rewrite it
+    write_json(data, path)
+
+
+def _named(err: OSError, path: Path) -> OSError:
+    """``err`` naming ``path`` (``write()`` on a full disk raises without a file name; a file in a temp folder is
+    named as it will be called once the folder is complete)."""
+    err.filename, err.filename2 = str(path), None
+    return err
 
 
 def _record(vid: str, reason: str | None, skipped: dict[str, str]) -> int:

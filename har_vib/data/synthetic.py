@@ -6,11 +6,18 @@ every clip draws its own speed, scale, position, phase and length. The class can
 appearance: shapes and colours are drawn independently of the class, so a model has to use the motion.
 ``scene_bias`` > 0 adds the scene context that real datasets have (a class's backgrounds share a tint and
 stripe pattern), which a frame encoder without pretrained weights can pick up.
+
+``cv2.VideoWriter`` reports no write error: on a full disk it leaves an empty or truncated file. Every clip is
+therefore decoded back before it is renamed into place (and every clip found on disk when generation resumes), and
+a clip that does not hold its frames is an ``OSError`` naming it, with the errno the disk gives a plain write.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,19 +26,43 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from har_vib.data.video import VideoDecodeError, frame_count
+from har_vib.utils.io import TMP_PREFIX
+
+log = logging.getLogger(__name__)
+
 LAYOUTS = ("ucf101", "hmdb51", "ucf11")
 RENDER_VERSION = 3  # bump when the rendering changes, so stale generated folders are recognised
+VERIFIED_FILE = ".verified"  # written with .complete once every clip decoded back to its frames
 
 # (name, direction sign) pairs; a class is one motion with one direction
 MOTIONS = (
-    "slide", "bounce", "orbit", "pulse", "spin", "zigzag", "converge", "swing", "shake", "jump", "walk",
+    "slide",
+    "bounce",
+    "orbit",
+    "pulse",
+    "spin",
+    "zigzag",
+    "converge",
+    "swing",
+    "shake",
+    "jump",
+    "walk",
 )
 
 # UCF11 class folders and the short names of their clips (the archive's own naming)
 UCF11_CLASSES = (
-    ("basketball", "shooting"), ("biking", "biking"), ("diving", "diving"), ("golf_swing", "golf"),
-    ("horse_riding", "riding"), ("soccer_juggling", "juggle"), ("swing", "swing"), ("tennis_swing", "tennis"),
-    ("trampoline_jumping", "jumping"), ("volleyball_spiking", "spiking"), ("walking", "walk_dog"),
+    ("basketball", "shooting"),
+    ("biking", "biking"),
+    ("diving", "diving"),
+    ("golf_swing", "golf"),
+    ("horse_riding", "riding"),
+    ("soccer_juggling", "juggle"),
+    ("swing", "swing"),
+    ("tennis_swing", "tennis"),
+    ("trampoline_jumping", "jumping"),
+    ("volleyball_spiking", "spiking"),
+    ("walking", "walk_dog"),
 )
 
 
@@ -60,8 +91,13 @@ def class_motions(num_classes: int) -> list[tuple[str, int]]:
     return pairs[:num_classes]
 
 
-def _texture(rng: np.random.Generator, width: int, height: int,
-             scene: tuple[np.ndarray, float, float] | None = None, scene_bias: float = 0.0) -> np.ndarray:
+def _texture(
+    rng: np.random.Generator,
+    width: int,
+    height: int,
+    scene: tuple[np.ndarray, float, float] | None = None,
+    scene_bias: float = 0.0,
+) -> np.ndarray:
     """A muted textured background: smooth colour noise plus tinted stripes.
 
     ``scene`` is a class's own (tint, stripe frequency, stripe angle); ``scene_bias`` in [0, 1] pulls the
@@ -96,7 +132,8 @@ def _draw_shape(frame: np.ndarray, kind: int, center: tuple[float, float], size:
         box = cv2.boxPoints(((cx, cy), (2 * s, 1.4 * s), np.degrees(angle)))
         cv2.fillConvexPoly(frame, np.round(box).astype(np.int32), color, cv2.LINE_AA)
     else:
-        pts = [(cx + s * np.cos(angle + k * 2 * np.pi / 3), cy + s * np.sin(angle + k * 2 * np.pi / 3)) for k in range(3)]
+        corners = [angle + k * 2 * np.pi / 3 for k in range(3)]
+        pts = [(cx + s * np.cos(a), cy + s * np.sin(a)) for a in corners]
         cv2.fillConvexPoly(frame, np.round(pts).astype(np.int32), color, cv2.LINE_AA)
 
 
@@ -106,9 +143,20 @@ def _pan_crop(background: np.ndarray, x: float, y: float, width: int, height: in
     return cv2.warpAffine(background, shift, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
-def _trajectory(motion: str, d: int, t: int, w: float, speed: float, width: int, height: int,
-                cx: float, cy: float, size: float, angle0: float, rng: np.random.Generator,
-                ) -> tuple[list[tuple[float, float]], float, float]:
+def _trajectory(
+    motion: str,
+    d: int,
+    t: int,
+    w: float,
+    speed: float,
+    width: int,
+    height: int,
+    cx: float,
+    cy: float,
+    size: float,
+    angle0: float,
+    rng: np.random.Generator,
+) -> tuple[list[tuple[float, float]], float, float]:
     """Centres, size and angle of the shape(s) at frame ``t`` (``w``: the clip's angular progress)."""
     short = min(width, height)
     centers, s, ang = [(cx, cy)], size, angle0
@@ -183,17 +231,85 @@ def render_clip(
 
 
 def write_video(path: Path, frames_bgr: np.ndarray, fps: float) -> None:
-    """Write an XVID ``.avi`` (MPEG-4 part 2, as UCF101/HMDB51 ship) atomically: temp file, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    """Write an XVID ``.avi`` (MPEG-4 part 2, as UCF101/HMDB51 ship) atomically: a temp file, decoded back, then
+    renamed to ``path``.
+
+    Raises ``OSError`` naming ``path`` when the file cannot be written: ``cv2.VideoWriter`` swallows write errors
+    (a full disk gives an empty or truncated file), so a temp file that does not decode to ``len(frames_bgr)``
+    frames is an error, with the errno a plain write to that disk gives (ENOSPC, EFBIG, EDQUOT...). No temp file
+    is left behind."""
+    path = Path(path)
     height, width = frames_bgr.shape[1:3]
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"XVID"), fps, (width, height))
-    if not writer.isOpened():
-        raise RuntimeError(f"OpenCV cannot write XVID video {tmp}; is opencv-contrib-python-headless installed?")
-    for frame in frames_bgr:
-        writer.write(frame)
-    writer.release()
-    os.replace(tmp, path)
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # a random temp name (not the pid: array jobs on two nodes can share one); ends in .avi for VideoWriter
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.stem}.", suffix=path.suffix)
+        os.close(fd)
+        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"XVID"), fps, (width, height))
+        if not writer.isOpened():
+            raise RuntimeError(f"OpenCV cannot write XVID video {path}; is opencv-contrib-python-headless installed?")
+        for frame in frames_bgr:
+            writer.write(frame)
+        writer.release()
+        problem = clip_problem(Path(tmp), len(frames_bgr))
+        if problem is not None:
+            cause = _disk_error(tmp)
+            if cause is None:
+                raise OSError(errno.EIO, f"OpenCV wrote a broken video ({problem})", str(path))
+            raise OSError(cause.errno, cause.strerror, str(path))
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as err:
+        if err.filename is None or Path(err.filename).name.startswith(TMP_PREFIX):
+            err.filename, err.filename2 = str(path), None
+        raise
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def clip_problem(path: Path, num_frames: int) -> str | None:
+    """Why the clip at ``path`` is not a finished clip of ``num_frames`` frames (empty, does not decode, fewer
+    frames), or None when it is one."""
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return "0 bytes"
+        decoded = frame_count(path, "pyav")
+    except VideoDecodeError as err:
+        return f"{size} bytes that do not decode: {err.reason}"
+    except OSError as err:
+        return f"unreadable: {err.strerror or err}"
+    if decoded != num_frames:
+        return f"{size} bytes, {decoded} of {num_frames} frames decode"
+    return None
+
+
+def _disk_error(path: str, limit: int = 1 << 20) -> OSError | None:
+    """The error a plain write to ``path``'s disk gives now (appending up to ``limit`` bytes, then fsync), or None
+    when it takes them: what made OpenCV's silent write fail (ENOSPC, EFBIG past ``ulimit -f``, EDQUOT...)."""
+    chunk = b"\0" * (64 << 10)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except OSError as err:
+        return err
+    try:
+        for _ in range(max(1, limit // len(chunk))):
+            os.write(fd, chunk)
+        os.fsync(fd)
+    except OSError as err:
+        return err
+    finally:
+        os.close(fd)
+    return None
 
 
 def _class_names(layout: str, num_classes: int) -> list[str]:
@@ -247,7 +363,8 @@ def _write_split_files(spec: SyntheticSpec, root: Path, classes: list[str], clip
         for c, name in enumerate(classes):
             own = [Path(rel).name for cc, _, rel in clips if cc == c]
             for k in (1, 2, 3):
-                # ~30% test (2); of the rest every fifth unused (0), as the official files have some, the others train (1)
+                # ~30% test (2); of the rest every fifth unused (0), as the official files have some, the others
+                # train (1)
                 order = rng.permutation(len(own))
                 n_test = max(1, round(0.3 * len(own)))
                 tags = {}
@@ -267,11 +384,20 @@ def marker_text(spec: SyntheticSpec) -> str:
     return f"{spec} render={RENDER_VERSION}"
 
 
-def generate(spec: SyntheticSpec, root: str | Path, progress: bool = True,
-             on_clip: Callable[[Path], None] | None = None) -> Path:
+def clips_verified(root: str | Path) -> bool:
+    """True when ``root`` was completed by a generator that decoded every clip back (``.verified``); a folder
+    completed before that check may hold empty or truncated clips of a full disk: :func:`generate` replaces them."""
+    return (Path(root) / VERIFIED_FILE).is_file()
+
+
+def generate(
+    spec: SyntheticSpec, root: str | Path, progress: bool = True, on_clip: Callable[[Path], None] | None = None
+) -> Path:
     """Render and write every clip of ``spec`` under ``root`` with the layout's split files; return ``root``.
 
-    Clips already on disk are kept (an interrupted run resumes); a ``.complete`` marker is written last.
+    Clips already on disk are kept when they decode to their frames (an interrupted run resumes) and rewritten when
+    they do not (empty or truncated by a full disk); ``.complete`` and ``.verified`` are written last. Raises
+    ``OSError`` naming the file for a failed write (nothing is marked complete then).
     """
     if spec.layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {spec.layout!r}")
@@ -280,25 +406,42 @@ def generate(spec: SyntheticSpec, root: str | Path, progress: bool = True,
     motions = class_motions(spec.num_classes)
     video_dir = video_dir_for(spec.layout, root)
     clips: list[tuple[int, int, str]] = []
-    jobs = [(c, g, k) for c in range(spec.num_classes) for g in range(1, spec.groups + 1)
-            for k in range(1, spec.clips_per_group + 1)]
+    jobs = [
+        (c, g, k)
+        for c in range(spec.num_classes)
+        for g in range(1, spec.groups + 1)
+        for k in range(1, spec.clips_per_group + 1)
+    ]
     pad_w, pad_h = spec.width + 64, spec.height + 48
     for c, g, k in tqdm(jobs, desc=f"synthetic {spec.layout}", disable=not progress, unit="clip"):
         rel = _clip_relpath(spec.layout, c, classes[c], g, k)
         clips.append((c, g, rel))
         path = video_dir / rel
+        clip_rng = np.random.default_rng([spec.seed, c, g, k])
+        length = int(clip_rng.integers(spec.min_frames, spec.max_frames + 1))
         if path.exists():
-            continue
+            problem = clip_problem(path, length)
+            if problem is None:
+                continue
+            log.warning("rewriting %s: %s (left by an earlier run)", path, problem)
         group_rng = np.random.default_rng([spec.seed, c, g])
         background = _texture(group_rng, pad_w, pad_h, class_scene(spec.seed, c), spec.scene_bias)
         actor = (int(group_rng.integers(0, 3)), tuple(int(v) for v in group_rng.integers(30, 256, 3)))
-        clip_rng = np.random.default_rng([spec.seed, c, g, k])
-        length = int(clip_rng.integers(spec.min_frames, spec.max_frames + 1))
         motion, direction = motions[c]
         frames = render_clip(motion, direction, clip_rng, spec.width, spec.height, length, background, actor)
         write_video(path, frames, spec.fps)
         if on_clip is not None:
             on_clip(path)
     _write_split_files(spec, root, classes, clips)
-    (root / ".complete").write_text(marker_text(spec) + "\n")
+    _write_text(root / ".complete", marker_text(spec) + "\n")
+    _write_text(root / VERIFIED_FILE, f"every clip decoded to its frames ({len(jobs)} clips)\n")
     return root
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write a small text file, naming it in the ``OSError`` of a failed write."""
+    try:
+        path.write_text(text)
+    except OSError as err:
+        err.filename, err.filename2 = str(path), None
+        raise

@@ -16,6 +16,7 @@ import torch
 
 from har_vib.data.flow import FlowConfig, extract_dataset_flow, flow_config_from, flow_root, root_key
 from har_vib.data.sampling import check_strategy
+from har_vib.data.shards import ALL, Shard
 from har_vib.data.splits import (
     DatasetSplit,
     VideoRecord,
@@ -25,7 +26,7 @@ from har_vib.data.splits import (
     parse_ucf101,
     resolve_ucf11_video_dir,
 )
-from har_vib.data.synthetic import SyntheticSpec, generate, marker_text
+from har_vib.data.synthetic import SyntheticSpec, clips_verified, generate, marker_text
 from har_vib.data.video import VideoDecodeError, check_decoder, frame_count
 from har_vib.datamodules.base import ClassificationDataModule
 from har_vib.datamodules.video_datasets import (
@@ -174,7 +175,8 @@ class VideoDataModule(ClassificationDataModule):
                     f"{self.root} holds synthetic videos made with other settings "
                     f"({marker.read_text().strip()}); delete it or set dataset.root elsewhere"
                 )
-            return
+            if clips_verified(self.root):  # else: completed before clips were decoded back; generate checks them
+                return
         log.info("generating synthetic %s-layout videos under %s", self.layout, self.root)
         generate(spec, self.root)
 
@@ -385,8 +387,8 @@ class VideoDataModule(ClassificationDataModule):
     def _videos(self) -> list[tuple[str, str]]:
         return [(r.video_id, r.path) for r in self.parse_splits().all_records()]
 
-    def extract_flow(self, progress: bool = True) -> dict[str, int]:
-        """TV-L1 flow of every video of the dataset that has none yet; returns the counts."""
+    def extract_flow(self, progress: bool = True, shard: Shard = ALL) -> dict[str, int]:
+        """TV-L1 flow of every video of the dataset (of ``shard``'s videos) that has none yet; returns the counts."""
         self._ensure_synthetic()
         fr = self._flow_root()
         return extract_dataset_flow(
@@ -399,10 +401,12 @@ class VideoDataModule(ClassificationDataModule):
             batch_pairs=int(self.flow_cfg.get("batch_pairs", 64)),
             decoder=self.hparams.decoder,
             key=root_key(self.flow_config, self.video_dir, self.hparams.decoder),
+            shard=shard,
         )
 
-    def extract_features(self, progress: bool = True) -> dict[str, Any]:
-        """Flow (when a stream needs it), then features of every stream for every video without a valid entry.
+    def extract_features(self, progress: bool = True, shard: Shard = ALL) -> dict[str, Any]:
+        """Flow (when a stream needs it), then features of every stream for every video (of ``shard``'s videos)
+        without a valid entry.
 
         Returns ``{stream: ExtractionReport}`` (plus ``optical_flow`` counts); skipped videos are in each store's
         ``skipped.json``.
@@ -413,14 +417,14 @@ class VideoDataModule(ClassificationDataModule):
         # extraction draws from torch's RNG (DataLoader seeds): keep it out of the training run's RNG stream, so a
         # run that extracts first trains exactly like a run that finds the features cached
         with torch.random.fork_rng():
-            return self._extract_features(progress)
+            return self._extract_features(progress, shard)
 
-    def _extract_features(self, progress: bool) -> dict[str, Any]:
+    def _extract_features(self, progress: bool, shard: Shard = ALL) -> dict[str, Any]:
         from har_vib.features.extract import extract_features
 
         reports: dict[str, Any] = {}
         if "flow" in self.streams:
-            reports["optical_flow"] = self.extract_flow(progress)
+            reports["optical_flow"] = self.extract_flow(progress, shard)
         encoder, stores, extra = self._encoder_and_stores(build_encoder=True)
         device = resolve_device(str(self.features_cfg.get("device", "auto")))
         videos = self._videos()
@@ -436,6 +440,7 @@ class VideoDataModule(ClassificationDataModule):
                 device=device,
                 progress=progress,
                 identities=identities,
+                shard=shard,
             )
             log.info("features %s: %s", stream, reports[stream].summary())
         return reports

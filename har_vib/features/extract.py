@@ -1,13 +1,13 @@
 """Batched feature extraction: DataLoader workers decode, the encoder runs on batches of frames from many
 videos, every video's features land in the :class:`~har_vib.features.store.FeatureStore` atomically.
 
-Videos that cannot be read are skipped with their reason (``skipped.json``); nothing stops the run, and a rerun
-only does what is missing.
+Videos that cannot be read are skipped with their reason (``skipped.json``, per shard when the extraction is split
+across processes: :mod:`har_vib.data.shards`); nothing stops the run, and a rerun only does what is missing. A
+failed write (disk full, quota, permissions) is not the video's fault: it raises an ``OSError`` naming the file.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,8 +21,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from har_vib.data.flow import flow_to_image, read_flow, read_flow_meta
+from har_vib.data.flow import flow_skipped, flow_to_image, read_flow, read_flow_meta
 from har_vib.data.sampling import sample_indices
+from har_vib.data.shards import ALL, Shard
 from har_vib.data.video import DECODING, VideoDecodeError, read_frames
 from har_vib.features.backbones import FrameEncoder, Preprocessing
 from har_vib.features.store import FeatureStore
@@ -68,11 +69,8 @@ def load_clip(
 
 
 def _flow_skip_reason(flow_root: Path, video_id: str) -> str:
-    """Why the flow of a video is missing, as the flow extraction recorded it."""
-    try:
-        reason = json.loads((flow_root / "skipped.json").read_text())["skipped"].get(video_id)
-    except (OSError, ValueError, KeyError, AttributeError):
-        reason = None
+    """Why the flow of a video is missing, as the flow extraction (any shard) recorded it."""
+    reason = flow_skipped(flow_root).get(video_id)
     return reason or "not extracted (run scripts/extract_flow.py with the same settings)"
 
 
@@ -135,15 +133,20 @@ def extract_features(
     device: str | torch.device = "cpu",
     progress: bool = True,
     identities: Mapping[str, dict[str, int] | None] | None = None,
+    shard: Shard = ALL,
 ) -> ExtractionReport:
-    """Encode every ``(video_id, relative path)`` without a current entry; record failures in ``skipped.json``.
+    """Encode every ``(video_id, relative path)`` that ``shard`` owns and that has no current entry; record the
+    videos that fail in the shard's skipped file (``skipped.json`` unsharded).
 
     ``identities`` maps a video id to its video file's identity (:func:`~har_vib.utils.io.file_identity`): an
     entry made from another version of the file is recomputed (and said so). Frames of several videos share one
     forward pass of ``batch_size`` frames; every clip arrives at the backbone's input size, so videos of any
-    size or aspect stack. On CUDA the encoder runs in bf16 autocast with channels_last inputs.
+    size or aspect stack. On CUDA the encoder runs in bf16 autocast with channels_last inputs. A failed write
+    raises an ``OSError`` naming the entry's file; the entries written before it stay, nothing is recorded as
+    skipped, and a rerun resumes.
     """
-    store.open()
+    store.open(shard)
+    videos = shard.select(videos)
     identities = dict(identities or {})
     device = torch.device(device)
     report = ExtractionReport()
@@ -156,9 +159,7 @@ def extract_features(
     corrupt = [v for v, _ in todo if store.is_current(v, identities.get(v))]
     _warn_recomputing(source.stream, "entries are unreadable (truncated or corrupt)", corrupt)
     report.done_before = len(videos) - len(todo)
-    skipped = {k: r for k, r in store.skipped().items() if k in {v for v, _ in todo}}
-    for v, _ in todo:
-        skipped.pop(v, None)  # retried now
+    skipped: dict[str, str] = {}  # every video of todo is tried now: earlier reasons are replaced
     encoder = encoder.to(device).eval()
     if device.type == "cuda":
         encoder = encoder.to(memory_format=torch.channels_last)
@@ -196,11 +197,17 @@ def extract_features(
         bar.update(len(batch))
     bar.close()
     report.seconds = time.perf_counter() - start
+    for vid in skipped:
+        store.drop(vid)  # an outdated entry of a video that now fails
+    # this shard's file: its failures now, and earlier records of videos not in this run's list
+    ids = {v for v, _ in videos}
     store.write_skipped(
-        {**{k: r for k, r in store.skipped().items() if k not in dict(todo)}, **skipped},
+        {**{k: r for k, r in store.own_skipped(shard).items() if k not in ids}, **skipped},
         {v: identities.get(v) for v in skipped},
+        shard,
     )
-    report.skipped = len(store.skipped())
+    merged = store.skipped()
+    report.skipped = sum(v in merged for v in ids)
     return report
 
 

@@ -3,14 +3,17 @@
 ``<cache>/<dataset>/<stream>-<backbone>-<hash>/`` holds ``manifest.json`` (the full key: dataset and its video
 folder, backbone tag, weights digest, preprocessing, frames cached and how they were sampled, stream, flow
 parameters, decoding), ``entries/<class>/<video>.npy`` (float32, shape (frames, dim)), next to each entry
-``<video>.source.json`` (the size and modification time of the video file it was computed from), and
-``skipped.json``. Entries are per video, not per split, so one store serves every split and fold of a dataset.
+``<video>.source.json`` (the size and modification time of the video file it was computed from), and the videos
+that could not be extracted with their reasons: ``skipped.json``, or one ``skipped.shard-<k>-of-<n>.json`` per shard
+of a sharded extraction (:mod:`har_vib.data.shards`; each shard writes only its own file and its own videos'
+entries, readers merge them). Entries are per video, not per split, so one store serves every split and fold of a
+dataset.
 
 An entry counts only when its source record matches the video file as it is now: a changed or re-encoded video is
 recomputed. Writing removes the old entry first, then writes the source record, then the features (each to a temp
 file renamed into place), so a crash at any point leaves either a complete, current entry or none. Entries are
 checked (shape, dtype) when read, and a store can be verified as a whole (every expected video present or skipped
-with a reason).
+with a reason). A failed write (disk full, quota, permissions) raises an ``OSError`` that names the entry's file.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from har_vib.utils.io import atomic_save, remove_stale_temps, stable_hash, write_json
+from har_vib.data.shards import ALL, Shard, read_skipped, remove_own_temps, temp_filter
+from har_vib.utils.io import atomic_save, stable_hash, write_json
 
 # float32: float16 underflows (random-init MobileNet, |x|~1e-5) and overflows (random-init Inception, |x|>65504)
 DTYPE = np.float32
@@ -51,8 +55,9 @@ class FeatureStore:
         self.root = Path(cache_dir) / str(key["dataset"]) / name
         self.entries = self.root / "entries"
 
-    def open(self) -> FeatureStore:
-        """Create the folder and manifest (or check the manifest matches); clear leftovers of crashed writes."""
+    def open(self, shard: Shard = ALL) -> FeatureStore:
+        """Create the folder and manifest (or check the manifest matches); clear leftovers of crashed writes (of
+        ``shard``'s own videos only: another shard's temp may be a write in progress)."""
         manifest = self.root / "manifest.json"
         if manifest.is_file():
             stored = json.loads(manifest.read_text())
@@ -73,9 +78,10 @@ class FeatureStore:
                     self.root.name.rsplit("-", 1)[0],
                     ", ".join(others[:3]),
                 )
+            # every shard writes the same bytes (atomically): no shard ever reads a half-written manifest
             write_json({"key": self.key, "dtype": np.dtype(DTYPE).name}, manifest)
         self.entries.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(self.entries)
+        remove_own_temps(self.root, temp_filter(self.root, shard, (".npy", SOURCE_SUFFIX), entries="entries"))
         return self
 
     def path(self, video_id: str) -> Path:
@@ -118,17 +124,24 @@ class FeatureStore:
         if not np.isfinite(arr).all():
             raise ValueError(f"{video_id}: non-finite features")
 
-        def _write(tmp: str) -> None:
+        def _write_npy(tmp: str) -> None:
             with open(tmp, "wb") as fh:
                 np.save(fh, arr.astype(DTYPE))
 
-        self.path(video_id).unlink(missing_ok=True)  # never an old entry beside a new source record
-        write_json({"source": identity}, self.source_path(video_id))
+        path, source = self.path(video_id), self.source_path(video_id)
+        path.unlink(missing_ok=True)  # never an old entry beside a new source record
+        write_json({"source": identity}, source)  # a failed write raises OSError naming the file (atomic_save)
         try:
-            atomic_save(_write, self.path(video_id))
+            atomic_save(_write_npy, path)
         except BaseException:
-            self.source_path(video_id).unlink(missing_ok=True)
+            source.unlink(missing_ok=True)
             raise
+
+    def drop(self, video_id: str) -> None:
+        """Remove a video's entry and its source record (an outdated entry of a video that now fails: an entry on
+        disk always means the video's last extraction succeeded)."""
+        self.path(video_id).unlink(missing_ok=True)
+        self.source_path(video_id).unlink(missing_ok=True)
 
     def load(self, video_id: str) -> np.ndarray:
         """The (frames, dim) float32 entry, verified; raises :class:`CorruptEntryError`."""
@@ -155,26 +168,33 @@ class FeatureStore:
         return True
 
     def skipped(self) -> dict[str, str]:
-        """Videos that could not be extracted, with their reasons."""
-        path = self.root / "skipped.json"
-        return json.loads(path.read_text()).get("skipped", {}) if path.is_file() else {}
+        """Videos that could not be extracted, with their reasons (every shard's file merged; a video with an entry
+        is not listed: a later run extracted it)."""
+        reasons, _ = read_skipped(self.root)
+        return {v: r for v, r in sorted(reasons.items()) if not self.has(v)}
 
     def skipped_sources(self) -> dict[str, Identity]:
         """The identities of the skipped videos' files when they were tried."""
-        path = self.root / "skipped.json"
-        return json.loads(path.read_text()).get("sources", {}) if path.is_file() else {}
+        reasons, sources = read_skipped(self.root)
+        return {v: sources.get(v) for v in sorted(reasons) if not self.has(v)}
 
-    def write_skipped(self, skipped: dict[str, str], identities: Mapping[str, Identity] | None = None) -> None:
-        """Record the skipped videos and the identities of their files (atomically); earlier identities of videos
-        still skipped are kept."""
-        known = {**self.skipped_sources(), **dict(identities or {})}
-        write_json(
-            {
-                "skipped": dict(sorted(skipped.items())),
-                "sources": {v: known.get(v) for v in sorted(skipped)},
-            },
-            self.root / "skipped.json",
-        )
+    def write_skipped(
+        self, skipped: dict[str, str], identities: Mapping[str, Identity] | None = None, shard: Shard = ALL
+    ) -> None:
+        """Record ``shard``'s skipped videos (its own file, atomically: no other shard writes it) and the identities
+        of their files; earlier identities of videos still skipped are kept."""
+        known = {**read_skipped(self.root)[1], **dict(identities or {})}
+        path = self.root / shard.skipped_file
+        data = {"skipped": dict(sorted(skipped.items())), "sources": {v: known.get(v) for v in sorted(skipped)}}
+        write_json(data, path)
+
+    def own_skipped(self, shard: Shard = ALL) -> dict[str, str]:
+        """What ``shard``'s own skipped file lists (the file it rewrites)."""
+        path = self.root / shard.skipped_file
+        try:
+            return dict(json.loads(path.read_text()).get("skipped", {})) if path.is_file() else {}
+        except (ValueError, AttributeError):
+            return {}
 
     def missing(self, video_ids: Iterable[str], identities: Mapping[str, Identity] | None = None) -> list[str]:
         """Ids without a current, readable entry (a truncated or otherwise corrupt entry counts as missing, so a

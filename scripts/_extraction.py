@@ -1,0 +1,67 @@
+"""What the extraction scripts share: ``--shard K --num-shards N`` (rewritten into Hydra overrides), the shard of
+this process, and one-line errors (a config error exits 2, a failed write or read of a file exits 1)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import _bootstrap  # noqa: F401
+
+from har_vib.data.shards import Shard, register_resolver, resolve_shard, shard_args_to_overrides
+from har_vib.errors import ConfigError, os_error_message, root_os_error
+
+
+def prepare_argv() -> None:
+    """Before ``@hydra.main`` parses ``sys.argv``: turn ``--shard``/``--num-shards`` into ``extract.*`` overrides and
+    register the resolver that names each shard's run folder."""
+    try:
+        sys.argv[1:] = shard_args_to_overrides(sys.argv[1:])
+    except ConfigError as err:
+        fail(err)
+    register_resolver()
+
+
+def shard_of(cfg: Any) -> Shard:
+    """The shard this process extracts: ``extract.shard`` / ``extract.num_shards``, else the environment."""
+    extract = cfg.get("extract") or {}
+    return resolve_shard(extract.get("shard"), extract.get("num_shards"))
+
+
+def _under(path: Path, folder: Any) -> bool:
+    try:
+        return folder is not None and Path(path).resolve().is_relative_to(Path(str(folder)).resolve())
+    except (OSError, ValueError):
+        return False
+
+
+def setting_for(path: Any, cfg: Any) -> str | None:
+    """The config key that moves ``path`` to another disk: the cache (or dataset root) it lies in, named through
+    ``paths.data_dir`` when that is where the cache is (the default)."""
+    if path is None:
+        return None
+    data_dir = cfg.get("paths", {}).get("data_dir")
+    for key, folder in (
+        ("flow.cache_dir", cfg.get("flow", {}).get("cache_dir")),
+        ("features.cache_dir", cfg.get("features", {}).get("cache_dir")),
+        ("dataset.root", cfg.get("dataset", {}).get("root")),
+    ):
+        if _under(path, folder):
+            return f"paths.data_dir (or {key})" if _under(Path(str(folder)), data_dir) else key
+    return "paths.data_dir" if _under(path, data_dir) else None
+
+
+def fail(err: BaseException, cfg: Any = None) -> NoReturn:
+    """Print ``error: <one line>`` to stderr and exit: 2 for a config error, 1 for an I/O error."""
+    if isinstance(err, ConfigError):
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    os_err = root_os_error(err) if not isinstance(err, OSError) else err
+    if os_err is None:
+        raise err
+    where = os_err.filename
+    setting = setting_for(where, cfg) if cfg is not None else None
+    print(f"error: {os_error_message(os_err, setting=setting)}", file=sys.stderr)
+    sys.stderr.flush()
+    sys.exit(1)
