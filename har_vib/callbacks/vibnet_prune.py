@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from har_vib.callbacks.prune_export import save_run_reports
+from har_vib.compression.export import save_torchscript
 from har_vib.errors import ConfigError
 from har_vib.hrel.l1_baseline import l1_prune_lenet5
 from har_vib.hrel.prune import hrel_prune_lenet5, train_images
@@ -60,7 +61,7 @@ def export_image_model(model: nn.Module, out_dir: Path, example: torch.Tensor) -
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scripted = torch.jit.script(model)
-        atomic_save(lambda tmp: torch.jit.save(scripted, tmp), out_dir / "pruned.pt")
+        save_torchscript(scripted, out_dir / "pruned.pt")  # in memory, then Python I/O: a full disk is an OSError
 
         def write_onnx(tmp: str) -> None:
             torch.onnx.export(

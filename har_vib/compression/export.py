@@ -4,6 +4,7 @@ spec."""
 from __future__ import annotations
 
 import copy
+import io
 import warnings
 from pathlib import Path
 from typing import Any, Optional
@@ -15,9 +16,33 @@ from har_vib.compression.onnx_export import export_onnx, has_dynamic_time, onnx_
 from har_vib.compression.onnx_lean import export_lean_onnx, supports_lean
 from har_vib.compression.params import cell_type
 from har_vib.models.sequence_classifier import SequenceClassifier
-from har_vib.utils.io import atomic_save, write_json
+from har_vib.utils.io import write_bytes, write_json
 
-__all__ = ["export_compact", "model_spec", "write_json"]
+__all__ = ["export_compact", "model_spec", "save_torch", "save_torchscript", "write_json"]
+
+
+def save_torchscript(scripted: torch.jit.ScriptModule, path: str | Path) -> Path:
+    """Write a TorchScript module to ``path`` atomically. Serialised in memory, then written by Python: a full
+    disk raises ``OSError`` naming ``path`` (``torch.jit.save`` to a file aborts the process natively).
+
+    Raises: ``OSError`` (ENOSPC, EFBIG, EACCES, EROFS...) with ``filename`` = ``path``; nothing is left behind."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.save.*is deprecated", category=FutureWarning)
+        torch.jit.save(scripted, buffer)
+    write_bytes(buffer.getvalue(), path)
+    return Path(path)
+
+
+def save_torch(obj: Any, path: str | Path) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically, serialised in memory then written by Python (``torch.save`` to
+    a file raises an unhelpful RuntimeError on a full disk).
+
+    Raises: ``OSError`` with ``filename`` = ``path``; nothing is left behind."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(buffer.getvalue(), path)
+    return Path(path)
 
 
 def model_spec(model: SequenceClassifier) -> dict[str, Any]:
@@ -59,7 +84,10 @@ def export_compact(
     """Write ``pruned.pt`` (TorchScript), ``pruned_state_dict.pt`` and ``pruned_spec.json`` into ``out_dir``;
     with an ``example`` batch ``(x, lengths)`` also ``pruned.onnx``, and the largest logit difference of the
     TorchScript and ONNX files against PyTorch on it and on a batch of another size and length.
-    ``model`` itself is left where it is (the export works on a CPU copy)."""
+    ``model`` itself is left where it is (the export works on a CPU copy).
+
+    Raises: ``OSError`` naming the file that could not be written (disk full, permission denied); every file is
+    written atomically, so none is left half-written and no temp file stays behind."""
     out = Path(out_dir)
     model = copy.deepcopy(model).eval().cpu()
     with warnings.catch_warnings():
@@ -70,8 +98,8 @@ def export_compact(
         "state_dict": out / "pruned_state_dict.pt",
         "spec": out / "pruned_spec.json",
     }
-    atomic_save(lambda tmp: torch.jit.save(scripted, tmp), paths["torchscript"])
-    atomic_save(lambda tmp: torch.save(model.state_dict(), tmp), paths["state_dict"])
+    save_torchscript(scripted, paths["torchscript"])
+    save_torch(model.state_dict(), paths["state_dict"])
     write_json(model_spec(model), paths["spec"])
     result: dict[str, Any] = {k: str(v) for k, v in paths.items()}
     if example is not None:

@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from har_vib.utils.io import atomic_save
+
 
 def quantize_int8(model: nn.Module) -> nn.Module:
     """A CPU copy of ``model`` with ``nn.LSTM``/``nn.GRU``/``nn.Linear`` weights in int8 (dynamic quantization)."""
@@ -26,10 +28,18 @@ def quantize_int8(model: nn.Module) -> nn.Module:
 
 
 def quantize_onnx_int8(src: str | Path, dst: str | Path) -> Path:
-    """Write the int8 (dynamic, weights only stored as int8) version of the ONNX file ``src`` to ``dst``."""
+    """Write the int8 (dynamic, weights only stored as int8) version of the ONNX file ``src`` to ``dst``,
+    atomically: onnxruntime writes ``dst`` in place, which a full disk left truncated. ``src`` is handed over
+    loaded: given a path, onnxruntime writes a shape-inferred copy ``<src>-inferred.onnx`` next to it, which a
+    full disk truncates silently (a protobuf DecodeError follows) and leaves behind; given the model, its
+    scratch copy goes to a temp folder of its own that it always removes.
+
+    Raises: ``OSError`` naming ``dst`` when it cannot be written; no partial or temp file is left next to it."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    model = onnx.load(str(src))
+    atomic_save(lambda tmp: quantize_dynamic(model, tmp, weight_type=QuantType.QInt8), dst)
     return Path(dst)
 
 

@@ -22,20 +22,47 @@ def _umask() -> int:
     return mask
 
 
+def _name_target(err: OSError, path: Path) -> None:
+    """Point ``err`` at ``path`` when it names no file or only the temp file (``write()``/``flush()`` on a full
+    disk raise ENOSPC/EFBIG without a file name), so the user's message says which result could not be written."""
+    name = err.filename
+    if name is None or (isinstance(name, (str, os.PathLike)) and Path(name).name.startswith(TMP_PREFIX)):
+        err.filename, err.filename2 = str(path), None
+
+
 def atomic_save(write: Callable[[str], None], path: str | Path) -> None:
     """Call ``write(tmp_path)`` on a temp file next to ``path``, then rename it over ``path``. The file gets the
-    permissions a plain ``open`` would give it (the umask's), not the temp file's owner-only ones."""
+    permissions a plain ``open`` would give it (the umask's), not the temp file's owner-only ones.
+
+    Raises: ``OSError`` from any step (disk full, permission denied, read-only file system) with ``filename``
+    set to ``path`` when it named no file or only the temp file; the temp file is removed and a file already at
+    ``path`` is left as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.name}.")
-    os.close(fd)
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.name}.")
+        os.close(fd)
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as err:
+        _name_target(err, path)
+        raise
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_bytes(data: bytes, path: str | Path) -> None:
+    """Write ``data`` to ``path`` atomically with Python file I/O, so a full disk raises ``OSError`` naming
+    ``path`` (serialise into an ``io.BytesIO`` first: torch's native writers abort or raise RuntimeError)."""
+
+    def _write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+
+    atomic_save(_write, path)
 
 
 def write_csv_rows(rows: Sequence[Mapping[str, Any]], path: str | Path, columns: Sequence[str]) -> Path:
