@@ -13,7 +13,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from har_vib.errors import ConfigError
+from har_vib.errors import ConfigError, os_error_message, root_os_error, setting_for
 
 log = logging.getLogger("train")
 
@@ -28,6 +28,16 @@ def main(cfg: DictConfig) -> float | None:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except Exception as err:  # disk full, permission denied, read-only disk: one line naming the file
+        fault = root_os_error(err)
+        if fault is None:
+            raise
+        paths = cfg.get("paths") or {}
+        folders = {"paths.log_dir": paths.get("log_dir"), "paths.data_dir": paths.get("data_dir")}
+        out = paths.get("output_dir")
+        setting = setting_for(fault.filename or out, folders)
+        print(f"error: {os_error_message(fault, setting=setting, folder=out)}", file=sys.stderr)
+        sys.exit(1)
     value = metrics.get(cfg.get("optimized_metric") or "")
     return None if value is None else float(value)
 

@@ -27,7 +27,7 @@ def _name_target(err: OSError, path: Path) -> None:
     disk raise ENOSPC/EFBIG without a file name), so the user's message says which result could not be written."""
     name = err.filename
     if name is None or (isinstance(name, (str, os.PathLike)) and Path(name).name.startswith(TMP_PREFIX)):
-        err.filename, err.filename2 = str(path), None
+        err.filename = str(path)  # filename2 left alone: set to None, str(err) would end in "-> None"
 
 
 def atomic_save(write: Callable[[str], None], path: str | Path) -> None:
