@@ -3,6 +3,7 @@
 python train.py                                   # VIB-LSTM on BasicMotions
 python train.py dataset.name=GunPoint model=naive_lstm
 python train.py -m beta=1e-5,1e-4,1e-3,1e-2       # a beta sweep; then scripts/sweep_report.py
+python train.py resume=outputs/runs/<time>         # continue a killed run in its folder, with its config
 """
 
 from __future__ import annotations
@@ -43,4 +44,11 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    from har_vib.resume import resolve_resume
+
+    try:  # resume=<run> / ckpt_path=<run>/checkpoints/x.ckpt: the run's own overrides and folder
+        sys.argv[1:] = resolve_resume(sys.argv[1:])
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
     main()

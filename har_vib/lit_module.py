@@ -142,6 +142,12 @@ class SequenceLitModule(L.LightningModule):
             self.log(f"vib/alive/{name}", float(count), on_epoch=True)
         self.alive_history.append({"epoch": self.current_epoch, **counts})
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["alive_history"] = list(self.alive_history)  # the sparsity curve survives a resume
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.alive_history = list(checkpoint.get("alive_history", []))
+
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         ce, logits, y = self._step(batch)
         self.val_acc(logits, y)

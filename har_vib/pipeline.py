@@ -18,7 +18,9 @@ from har_vib.encoders.compress import encoder_cost
 from har_vib.errors import ConfigError
 from har_vib.reports.clip_model import clip_model_report
 from har_vib.reports.sweep import sweep_objective
+from har_vib.utils.checkpoints import lightning_safe_globals, load_resume_checkpoint
 from har_vib.utils.io import write_json
+from har_vib.utils.run_status import mark, read_status
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +48,12 @@ def instantiate_group(cfg: DictConfig | None) -> list[Any]:
     return [instantiate(entry) for entry in cfg.values() if isinstance(entry, DictConfig) and "_target_" in entry]
 
 
-def instantiate_loggers(cfg: DictConfig | None) -> list[Any]:
+def instantiate_loggers(cfg: DictConfig | None, checkpoint: dict[str, Any] | None = None) -> list[Any]:
     """The logger group's loggers, less Weights & Biases when ``WANDB_MODE=disabled`` is set: the W&B logger's
-    own ``offline: true`` would otherwise override the environment and still write an offline run."""
+    own ``offline: true`` would otherwise override the environment and still write an offline run.
+
+    Resuming (``checkpoint`` given), W&B continues the run's own W&B run (same id) and the CSV logger appends to the
+    run's ``metrics.csv``, dropping the rows logged after the checkpoint (they are logged again)."""
     import os
 
     if not cfg:
@@ -58,11 +63,24 @@ def instantiate_loggers(cfg: DictConfig | None) -> list[Any]:
     for entry in cfg.values():
         if not (isinstance(entry, DictConfig) and "_target_" in entry):
             continue
-        if disabled and "wandb" in str(entry.get("_target_")).lower():
+        target = str(entry.get("_target_")).lower()
+        if disabled and "wandb" in target:
             log.info("WANDB_MODE=disabled: no Weights & Biases logger")
             continue
-        loggers.append(instantiate(entry))
+        extra: dict[str, Any] = {}
+        if checkpoint is not None and "wandb" in target:
+            run_id = wandb_run_id(Path(str(entry.get("save_dir", "."))))
+            extra = {"id": run_id, "resume": "allow"} if run_id else {}
+        if checkpoint is not None and "runcsvlogger" in target:
+            extra = {"resume_from_step": int(checkpoint.get("global_step", 0))}
+        loggers.append(instantiate(entry, **extra))
     return loggers
+
+
+def wandb_run_id(save_dir: Path) -> str | None:
+    """The id of the latest W&B run under ``save_dir/wandb`` (``run-*-<id>`` / ``offline-run-*-<id>``), or None."""
+    runs = sorted((save_dir / "wandb").glob("*run-*-*"), key=lambda p: p.name.split("run-", 1)[1])
+    return runs[-1].name.rsplit("-", 1)[1] if runs else None
 
 
 def _finish_wandb() -> None:
@@ -115,9 +133,42 @@ def _clip_model(datamodule: Any, callbacks: list[Any], cfg: DictConfig) -> dict[
     }
 
 
+def _claim_run_folder(cfg: DictConfig) -> Path:
+    """Refuse a folder that holds a finished run; mark this run as running (``status.json``)."""
+    out = Path(cfg.paths.output_dir)
+    status = read_status(out)
+    if status["status"] == "finished":
+        raise ConfigError(
+            f"{out}: that folder holds a finished run (status.json); a rerun would overwrite its results. "
+            "Start a new run in a new folder, or delete that one"
+        )
+    ckpt = cfg.get("ckpt_path")
+    mark(out, "running", resumed_from=str(ckpt) if ckpt else None)
+    return out
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Run one training job; return the run's metrics (trained model, compact model, compression)."""
+    """Run one training job; return the run's metrics (trained model, compact model, compression).
+
+    ``status.json`` in the run folder says ``running`` from the start and ``finished`` once every report is written
+    (``failed`` when it stops on an error). With ``ckpt_path`` the fit continues from that checkpoint (weights,
+    optimiser, epoch, callbacks' states).
+    """
     check_run_config(cfg)  # before any work: types, ranges, files the run will need
+    ckpt_path = cfg.get("ckpt_path") or None
+    checkpoint = load_resume_checkpoint(ckpt_path) if ckpt_path else None
+    out = _claim_run_folder(cfg)
+    try:
+        metrics = _train(cfg, checkpoint, ckpt_path)
+    except BaseException as err:
+        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        mark(out, status, error=f"{type(err).__name__}: {err}"[:500])
+        raise
+    mark(out, "finished")
+    return metrics
+
+
+def _train(cfg: DictConfig, checkpoint: dict[str, Any] | None, ckpt_path: str | None) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     backbone = (cfg.get("backbone") or {}).get("name", "none")
     if backbone == "none" and str((cfg.get("backbone") or {}).get("compress", "none")) != "none":
@@ -134,14 +185,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.prepare_data()
     datamodule.setup("fit")
     module = instantiate(cfg.model, input_size=datamodule.input_dim, num_classes=datamodule.num_classes)
+    if checkpoint is not None:
+        check_checkpoint_fits(module, checkpoint, str(ckpt_path))
     callbacks = instantiate_group(cfg.get("callbacks"))
-    loggers = instantiate_loggers(cfg.get("logger"))
+    loggers = instantiate_loggers(cfg.get("logger"), checkpoint)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
         if cfg.get("train", True):
-            trainer.fit(module, datamodule=datamodule)
+            with lightning_safe_globals():
+                trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         metrics: dict[str, Any] = {}
         for cb in callbacks:
             metrics.update(getattr(cb, "metrics", {}))
@@ -158,3 +212,24 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return metrics
     finally:
         _finish_wandb()
+
+
+def check_checkpoint_fits(module: L.LightningModule, checkpoint: dict[str, Any], path: str) -> None:
+    """The checkpoint must hold this model's weights, tensor for tensor: a checkpoint of another architecture is
+    one :class:`ConfigError` before training, not a size-mismatch traceback from inside Lightning."""
+    saved = checkpoint.get("state_dict")
+    if not isinstance(saved, dict):
+        raise ConfigError(f"ckpt_path={path}: not a Lightning checkpoint (no state_dict)")
+    own = module.state_dict()
+    for name, tensor in own.items():
+        theirs = saved.get(name)
+        if theirs is None:
+            raise ConfigError(
+                f"ckpt_path={path}: the checkpoint has no {name!r}; it was trained with another model. Resume a run "
+                "with its own config: resume=<run folder>"
+            )
+        if tuple(theirs.shape) != tuple(tensor.shape):
+            raise ConfigError(
+                f"ckpt_path={path}: {name} is {tuple(theirs.shape)} there and {tuple(tensor.shape)} in this model "
+                "(another hidden size, input or class count); resume a run with its own config: resume=<run folder>"
+            )

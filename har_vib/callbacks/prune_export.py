@@ -160,7 +160,7 @@ class PruneExportCallback(L.Callback):
         dm = trainer.datamodule
         net: SequenceClassifier = pl_module.net
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        fit = _FitData(dm.train_dataloader(), dm.val_dataloader(), dm.test_dataloader(), pl_module.device, {})
+        fit = _FitData(dm.train_dataloader(whole=True), dm.val_dataloader(), dm.test_dataloader(), pl_module.device, {})
         metrics = fit.metrics
         metrics["test_acc"] = fit.accuracy(net)
         metrics["val_acc"] = fit.val_accuracy(net)

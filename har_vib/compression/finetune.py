@@ -62,7 +62,10 @@ def finetune(
     )
     model.train()
     history = []
+    sampler = getattr(train_batches, "sampler", None)
     for epoch in range(epochs):
+        if hasattr(sampler, "set_epoch"):  # an epoch-seeded sampler (DistributedSampler): a new order each epoch
+            sampler.set_epoch(epoch)
         total, count = 0.0, 0
         for x, lengths, y in train_batches:
             if device is not None:

@@ -13,18 +13,13 @@ from torch.utils.data import Dataset
 from har_vib.data.sampling import sample_indices
 from har_vib.data.splits import VideoRecord
 from har_vib.data.video import VideoDecodeError, read_frames
+from har_vib.datamodules.samplers import item_rng
 from har_vib.features.store import FeatureStore
 
 log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def _draw_rng() -> np.random.Generator:
-    # torch's global RNG: advanced by every draw in the main process and re-seeded per epoch in each
-    # DataLoader worker, so random frame choices change every epoch and stay reproducible under a seed
-    return np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
 
 
 FUSIONS = ("concat", "mean")
@@ -75,7 +70,7 @@ class CachedFeatureDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         record = self.records[i]
         cached = self.stores[0].frames
-        rng = _draw_rng() if self.train else None
+        rng = item_rng(i) if self.train else None
         idx = sample_indices(cached, self.frames, self.sampling, rng=rng, train=self.train)
         x = fuse_streams([s.load(record.video_id)[idx] for s in self.stores], self.fusion).astype(np.float32)
         if self.mean is not None and self.std is not None:
@@ -143,7 +138,7 @@ class RawFrameDataset(Dataset):
         return ((x - self.mean) / self.std).reshape(self.frames, -1)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = _draw_rng() if self.train else None
+        rng = item_rng(i) if self.train else None
         for attempt in range(len(self.records)):
             record = self.records[(i + attempt) % len(self.records)]
             try:

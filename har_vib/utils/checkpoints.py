@@ -57,3 +57,34 @@ def load_lightning_state_dict(path: str | Path, map_location: Any = "cpu") -> Ma
     if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
         raise ConfigError(f"{path}: a Lightning checkpoint has a 'state_dict'; this file has none")
     return ckpt["state_dict"]
+
+
+def lightning_safe_globals() -> Any:
+    """A context in which ``torch.load(..., weights_only=True)`` accepts what a Lightning checkpoint of this project
+    holds besides tensors (OmegaConf containers of Hydra-configured hyper-parameters); for ``Trainer.fit(ckpt_path=...,
+    weights_only=True)``."""
+    return torch.serialization.safe_globals(_omegaconf_types())
+
+
+def load_resume_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A Lightning checkpoint to continue training from, read safely and checked to be one (weights, optimiser and
+    loop states).
+
+    Raises:
+        ConfigError: the file is missing, unreadable, or not a Lightning training checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"ckpt_path={path}: no such file; pass a checkpoint of a run, e.g. <run folder>/checkpoints/last.ckpt, "
+            "or resume=<run folder>"
+        )
+    with lightning_safe_globals():
+        ckpt = load_tensors(path, "a Lightning checkpoint")
+    missing = [k for k in ("state_dict", "loops", "optimizer_states") if not isinstance(ckpt, Mapping) or k not in ckpt]
+    if missing:
+        raise ConfigError(
+            f"ckpt_path={path}: not a Lightning training checkpoint (no {', '.join(missing)}); training continues "
+            "only from a checkpoint written by train.py (<run folder>/checkpoints/*.ckpt)"
+        )
+    return dict(ckpt)
