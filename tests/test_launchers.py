@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 from tests import fake_slurm
 from tests.conftest import CONF, ROOT, TINY
@@ -71,6 +74,29 @@ def test_launcher_composes_with_the_sweep_folders_and_hparams_search():
     assert _raw(cfg.hydra.sweep, "subdir") == "${hydra.job.num}"
     optuna = _compose(["hydra/launcher=local", "hparams_search=vib_optuna"])
     assert optuna.hydra.sweeper.n_jobs == 1 and optuna.hydra.launcher.timeout_min == 10080
+
+
+def test_sweep_folders_resolve_in_the_process_that_starts_the_multirun():
+    """hydra.sweep.dir and the submitit folder lead to paths.root_dir: ${hydra:runtime.cwd}; Hydra 1.3 sets
+    HydraConfig only per job, so the sweeper and launcher could not resolve them (train.py -m without
+    hydra.sweep.dir stopped on "HydraConfig was not set"). The callback conf/hydra/default.yaml registers sets it."""
+    cfg = _compose(["hydra/launcher=slurm"])
+    before = HydraConfig.instance().cfg
+    HydraConfig.instance().cfg = None  # as when train.py -m starts
+    try:
+        with pytest.raises(InterpolationResolutionError, match="HydraConfig was not set"):
+            _ = cfg.hydra.launcher.submitit_folder
+        callbacks = [instantiate(c) for c in cfg.hydra.callbacks.values()]
+        for callback in callbacks:
+            callback.on_multirun_start(config=cfg)
+        sweep_dir = Path(cfg.hydra.sweep.dir)
+        assert sweep_dir.parent == Path(os.getcwd()) / "outputs" / "multiruns"
+        assert cfg.hydra.launcher.submitit_folder == f"{sweep_dir}/.submitit/%j"
+        for callback in callbacks:
+            callback.on_multirun_end(config=cfg)
+        assert HydraConfig.instance().cfg is None
+    finally:
+        HydraConfig.instance().cfg = before
 
 
 def _raw(node: DictConfig, key: str) -> str:
