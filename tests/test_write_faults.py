@@ -196,3 +196,44 @@ def test_train_on_a_full_disk_exits_with_one_line_naming_the_checkpoint(tmp_path
     )
     assert "Traceback" not in proc.stderr
     assert not list(run.rglob(".tmp-*")) and not list((run / "checkpoints").iterdir())
+
+
+def _train_main():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_script", ROOT / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+@needs_dev_full
+def test_train_main_names_the_run_folder_when_the_error_names_no_file(tiny_cfg, tmp_path: Path, monkeypatch, capsys):
+    """A write of Lightning's or a logger's raises ENOSPC without a file name: the line names the run folder."""
+    import har_vib.pipeline
+
+    def full_disk(cfg):
+        raise _enospc()
+
+    monkeypatch.setattr(har_vib.pipeline, "train", full_disk)
+    with pytest.raises(SystemExit) as info:
+        _train_main()(tiny_cfg())
+    assert info.value.code == 1
+    assert capsys.readouterr().err == (
+        f"error: cannot write a file in {tmp_path}: No space left on device (errno 28); free space on that disk or "
+        "set paths.log_dir to another disk\n"
+    )
+
+
+def test_train_main_lets_other_errors_through(tiny_cfg, monkeypatch):
+    import har_vib.pipeline
+
+    def bug(cfg):
+        try:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", "cache.npy")
+        except OSError:
+            raise KeyError("bug")  # noqa: B904 - raised while an OSError is handled: still not an I/O fault
+
+    monkeypatch.setattr(har_vib.pipeline, "train", bug)
+    with pytest.raises(KeyError):
+        _train_main()(tiny_cfg())
