@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -59,7 +60,10 @@ class RunCSVLogger(CSVLogger):
         if self._experiment is not None:
             return self._experiment
         kept = self._rows_before_resume()
-        writer = CSVLogger.experiment.fget(self)  # type: ignore[attr-defined]
+        with warnings.catch_warnings():  # resuming, the old rows are kept (below): not the deletion it announces
+            if self.resume_from_step is not None:
+                warnings.filterwarnings("ignore", message=".*Previous log files in this directory will be deleted")
+            writer = CSVLogger.experiment.fget(self)  # type: ignore[attr-defined]
         if kept and hasattr(writer, "metrics"):
             writer.metrics[:0] = kept  # written first at the next save
         return writer

@@ -1,0 +1,229 @@
+"""Kill a run (SIGKILL, no cleanup) and resume it: it must end exactly where an uninterrupted run ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from har_vib.datamodules.samplers import EpochIndex, EpochSampler, item_rng
+from har_vib.errors import ConfigError
+from har_vib.loggers import RunCSVLogger
+from har_vib.resume import merge_overrides, resolve_resume
+from har_vib.utils.checkpoints import lightning_safe_globals
+from har_vib.utils.run_status import mark, read_status, run_state
+from tests.conftest import ROOT
+
+RUN = [
+    "dataset.name=BasicMotions",
+    "dataset.batch_size=8",
+    "trainer.max_epochs=3",
+    "trainer.enable_model_summary=false",
+    "model.net.hidden_size=8",
+    "callbacks.prune_export.finetune_epochs=1",
+    "~callbacks.rich_progress_bar",
+    "+trainer.enable_progress_bar=false",
+    "logger=csv",
+]
+KILL = ["+callbacks.kill._target_=tests.kill_switch.KillAt"]
+NEVER = ["+callbacks.kill.where=never"]  # the resumed run re-applies the run's overrides: disarm the switch
+
+
+def _train(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, capture_output=True, text=True, env=env
+    )
+
+
+def _results(run: Path) -> dict:
+    """What must not depend on the interruption: the metrics, the compression report (less latencies) and the
+    logged curves."""
+    comp = json.loads((run / "compression.json").read_text())
+    comp.pop("deploy", None)  # measured latencies
+    return {
+        "metrics": json.loads((run / "metrics.json").read_text()),
+        "compression": comp,
+        "csv": (run / "csv" / "version_0" / "metrics.csv").read_text(),
+    }
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("resume") / "full"
+    proc = _train(*RUN, f"hydra.run.dir={run}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "kill",
+    [
+        ["+callbacks.kill.epoch=1", "+callbacks.kill.batch=2"],  # mid-epoch
+        ["+callbacks.kill.where=export"],  # fit done, compact model written, no metrics.json yet
+    ],
+    ids=["mid_epoch", "in_export"],
+)
+def test_killed_run_resumes_to_the_same_results(uninterrupted: Path, tmp_path: Path, kill: list[str]):
+    run = tmp_path / "killed"
+    proc = _train(*RUN, *KILL, *kill, f"hydra.run.dir={run}")
+    assert proc.returncode == -9, proc.stderr[-3000:]  # SIGKILL
+    assert run_state(run) == "running"  # killed: not finished, whatever files it wrote
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+
+    proc = _train(f"resume={run}", *NEVER)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _results(run) == _results(uninterrupted)
+    status = read_status(run)
+    assert status["status"] == "finished" and status["attempts"] == 2
+    assert status["resumed_from"] == str((run / "checkpoints" / "last.ckpt").resolve())
+    assert sorted(p.name for p in (run / "csv").iterdir()) == ["version_0"]
+    assert not list((run / "checkpoints").glob("*-v1.ckpt"))
+
+
+@pytest.mark.slow
+def test_finished_run_is_never_rerun_into(uninterrupted: Path):
+    before = {p: p.stat().st_mtime_ns for p in uninterrupted.rglob("*") if p.is_file()}
+    for args in ([f"resume={uninterrupted}"], [*RUN, f"hydra.run.dir={uninterrupted}"]):
+        proc = _train(*args)
+        assert proc.returncode == 2
+        (line,) = proc.stderr.strip().splitlines()
+        assert "finished run" in line and str(uninterrupted) in line
+    assert {p: p.stat().st_mtime_ns for p in uninterrupted.rglob("*") if p.is_file()} == before  # nothing written
+
+
+@pytest.mark.slow
+def test_last_checkpoint_is_the_latest_epoch(uninterrupted: Path):
+    with lightning_safe_globals():
+        ckpt = torch.load(uninterrupted / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["epoch"] == 2  # max_epochs=3: the last epoch, not the best one
+
+
+def _run_folder(tmp_path: Path, overrides: list[str], status: str | None = None, ckpt: bool = True) -> Path:
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    (run / ".hydra" / "hydra.yaml").write_text("hydra:\n  overrides:\n    hydra:\n    - hydra.run.dir=somewhere\n")
+    if ckpt:
+        (run / "checkpoints").mkdir()
+        (run / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    if status:
+        mark(run, status)
+    return run
+
+
+def test_resume_reapplies_the_runs_overrides_then_the_new_ones(tmp_path: Path):
+    run = _run_folder(tmp_path, ["model=naive_lstm", "seed=3", "trainer.max_epochs=5"], status="running")
+    argv = resolve_resume([f"resume={run}", "trainer.max_epochs=9"])
+    assert argv == [
+        "model=naive_lstm",
+        "seed=3",
+        "trainer.max_epochs=9",
+        f"ckpt_path={run.resolve() / 'checkpoints' / 'last.ckpt'}",
+        f"hydra.run.dir={run.resolve()}",
+    ]
+    # the same through ckpt_path= pointing into the run folder
+    other = run / "checkpoints" / "epoch_001.ckpt"
+    other.write_bytes(b"x")
+    argv = resolve_resume([f"ckpt_path={other}"])
+    assert argv[-2:] == [f"ckpt_path={other.resolve()}", f"hydra.run.dir={run.resolve()}"]
+
+
+def test_resume_refusals(tmp_path: Path):
+    with pytest.raises(ConfigError, match="not a run folder"):
+        resolve_resume([f"resume={tmp_path}"])
+    run = _run_folder(tmp_path, ["seed=1"], status="running")
+    with pytest.raises(ConfigError, match="cannot be combined with -m"):
+        resolve_resume(["-m", f"resume={run}"])
+    with pytest.raises(ConfigError, match=r"unfinished run with a checkpoint; continue it with resume="):
+        resolve_resume(["seed=1", f"hydra.run.dir={run}"])
+    mark(run, "finished")
+    with pytest.raises(ConfigError, match="holds a finished run"):
+        resolve_resume([f"resume={run}"])
+
+
+def test_resume_before_the_first_checkpoint_starts_the_run_again(tmp_path: Path):
+    run = _run_folder(tmp_path, ["seed=1"], status="running", ckpt=False)
+    assert resolve_resume([f"resume={run}"]) == ["seed=1", f"hydra.run.dir={run.resolve()}"]
+
+
+def test_checkpoint_outside_a_run_folder_is_left_to_lightning(tmp_path: Path):
+    ckpt = tmp_path / "weights.ckpt"
+    ckpt.write_bytes(b"x")
+    assert resolve_resume([f"ckpt_path={ckpt}", "seed=2"]) == [f"ckpt_path={ckpt}", "seed=2"]
+
+
+def test_merge_overrides_one_per_key():
+    merged = merge_overrides(["model=vib_lstm", "+a.b=1", "beta=1e-3"], ["beta=1e-5", "+a.b=2"])
+    assert merged == ["model=vib_lstm", "beta=1e-5", "+a.b=2"]
+
+
+def test_run_status_states(tmp_path: Path):
+    assert run_state(tmp_path) == "new"
+    (tmp_path / "metrics.json").write_text("{}")
+    assert run_state(tmp_path) == "finished"  # a folder from before status.json existed
+    first = mark(tmp_path, "running")
+    assert run_state(tmp_path) == "running" and first["attempts"] == 1  # status.json now decides
+    again = mark(tmp_path, "running")
+    assert again["attempts"] == 2 and again["started"] == first["started"]
+    mark(tmp_path, "finished")
+    assert run_state(tmp_path) == "finished"
+
+
+def test_csv_logger_keeps_the_rows_before_the_checkpoint(tmp_path: Path):
+    first = RunCSVLogger(str(tmp_path))
+    for step in range(6):
+        first.log_metrics({"loss": float(step)}, step=step)
+    first.save()
+    resumed = RunCSVLogger(str(tmp_path), resume_from_step=4)
+    resumed.log_metrics({"loss": 40.0, "acc": 0.5}, step=4)
+    resumed.save()
+    lines = (tmp_path / "csv" / "version_0" / "metrics.csv").read_text().splitlines()
+    assert lines[0] == "acc,loss,step"
+    assert lines[1:] == [f",{s}.0,{s}" for s in range(4)] + ["0.5,40.0,4"]
+    assert not (tmp_path / "csv" / "version_1").exists()
+
+
+def test_epoch_sampler_is_distributed_samplers_order_with_the_epoch_attached():
+    data = list(range(23))
+    ours, torch_own = EpochSampler(data, seed=5), DistributedSampler(data, num_replicas=1, rank=0, seed=5)
+    for epoch in (0, 3):
+        ours.set_epoch(epoch)
+        torch_own.set_epoch(epoch)
+        got = list(ours)
+        assert got == list(torch_own) and {(i.seed, i.epoch) for i in got} == {(5, epoch)}
+    index = pickle.loads(pickle.dumps(EpochIndex(7, 5, 3)))
+    assert (int(index), index.seed, index.epoch) == (7, 5, 3)
+
+
+class _Draws(Dataset):
+    def __len__(self) -> int:
+        return 12
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return torch.tensor(item_rng(i).random(), dtype=torch.float64)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_item_randomness_depends_on_seed_epoch_index_only(workers: int):
+    """The random choices per clip (frames, flips) are the same with any number of DataLoader workers and whatever
+    the global random stream did before: what a resumed run needs."""
+    sampler = EpochSampler(_Draws(), seed=1)
+    sampler.set_epoch(2)
+    torch.manual_seed(123 + workers)  # a different global stream each time
+    got = torch.cat(list(DataLoader(_Draws(), batch_size=4, sampler=sampler, num_workers=workers)))
+    expected = []
+    plain = DistributedSampler(range(12), num_replicas=1, rank=0, seed=1)
+    plain.set_epoch(2)
+    for i in plain:
+        expected.append(np.random.default_rng([1, 2, i]).random())
+    assert got.tolist() == pytest.approx(expected, abs=0)
