@@ -47,18 +47,19 @@ bench-clip: install
 ENC_EXP ?= compressed_encoder_lite0
 ENC_OUT = outputs/encoder_compare/$(ENC_EXP)
 ENC_RUN = WANDB_MODE=disabled $(BIN)/python train.py experiment=$(ENC_EXP) seed=$$seed
+# $(call enc_run,FOLDER,OVERRIDES): a finished run is kept, a killed one resumed, else the run starts in FOLDER
+enc_run = state=$$($(BIN)/python scripts/run_state.py $(1)) || exit 1; \
+	  if [ "$$state" != finished ]; then \
+	    if [ -f $(1)/checkpoints/last.ckpt ]; then $(ENC_RUN) resume=$(1) || exit 1; \
+	    else $(ENC_RUN) $(2) hydra.run.dir=$(1) || exit 1; fi; fi
 compare-encoders: install
 	for seed in 0 1 2; do \
-	  [ -f $(ENC_OUT)/vib/seed$$seed/clip_model.json ] || $(ENC_RUN) backbone.compress=vib \
-	    hydra.run.dir=$(ENC_OUT)/vib/seed$$seed || exit 1; \
+	  $(call enc_run,$(ENC_OUT)/vib/seed$$seed,backbone.compress=vib); \
 	  macs=$$($(BIN)/python scripts/encoder_report.py --macs-of $(ENC_OUT)/vib/seed$$seed) || exit 1; \
-	  [ -f $(ENC_OUT)/hrel/seed$$seed/clip_model.json ] || $(ENC_RUN) backbone.compress=hrel \
-	    backbone.compression.target_macs=$$macs backbone.compression.epochs=2 \
-	    hydra.run.dir=$(ENC_OUT)/hrel/seed$$seed || exit 1; \
-	  [ -f $(ENC_OUT)/l1/seed$$seed/clip_model.json ] || $(ENC_RUN) backbone.compress=l1 \
-	    backbone.compression.target_macs=$$macs hydra.run.dir=$(ENC_OUT)/l1/seed$$seed || exit 1; \
-	  for m in dense none; do [ -f $(ENC_OUT)/$$m/seed$$seed/clip_model.json ] || $(ENC_RUN) backbone.compress=$$m \
-	    hydra.run.dir=$(ENC_OUT)/$$m/seed$$seed || exit 1; done; done
+	  $(call enc_run,$(ENC_OUT)/hrel/seed$$seed,backbone.compress=hrel backbone.compression.target_macs=$$macs \
+	    backbone.compression.epochs=2); \
+	  $(call enc_run,$(ENC_OUT)/l1/seed$$seed,backbone.compress=l1 backbone.compression.target_macs=$$macs); \
+	  for m in dense none; do $(call enc_run,$(ENC_OUT)/$$m/seed$$seed,backbone.compress=$$m); done; done
 	for run in $(ENC_OUT)/*/seed*; do [ -f $$run/clip_bench.json ] || \
 	  $(BIN)/python scripts/bench_clip.py $$run --pin-cpu 0 --json $$run/clip_bench.json || exit 1; done
 	$(BIN)/python scripts/encoder_report.py $(ENC_OUT)

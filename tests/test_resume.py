@@ -227,3 +227,15 @@ def test_item_randomness_depends_on_seed_epoch_index_only(workers: int):
     for i in plain:
         expected.append(np.random.default_rng([1, 2, i]).random())
     assert got.tolist() == pytest.approx(expected, abs=0)
+
+
+def test_reports_skip_a_run_killed_after_metrics_json(tmp_path: Path):
+    from har_vib.reports.compare import read_result
+
+    for name in ("metrics.json", "compression.json"):
+        (tmp_path / name).write_text(json.dumps({"test_acc": 0.5, "lstm_params_after": 10, "hidden_after": 2}))
+    (tmp_path / "wall_time.json").write_text('{"wall_s": 1.0}')
+    mark(tmp_path, "running")  # killed in testing, after the reports were written
+    assert read_result("ts", "vib", 0, tmp_path) is None
+    mark(tmp_path, "finished")
+    assert read_result("ts", "vib", 0, tmp_path).accuracy == 0.5

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from har_vib.utils.io import write_json
+from har_vib.utils.run_status import is_finished
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,7 +86,7 @@ def matched_overrides(method: str, vib: Optional[RunResult]) -> list[str]:
 def read_result(dataset: str, method: str, seed: int, folder: Path) -> Optional[RunResult]:
     """The result a finished run left in ``folder`` (None when it has not finished)."""
     metrics_path, comp_path, timing = folder / "metrics.json", folder / "compression.json", folder / "wall_time.json"
-    if not (metrics_path.is_file() and comp_path.is_file() and timing.is_file()):
+    if not (is_finished(folder) and metrics_path.is_file() and comp_path.is_file() and timing.is_file()):
         return None
     metrics, comp = json.loads(metrics_path.read_text()), json.loads(comp_path.read_text())
     acc = metrics.get("test_acc_pruned")
@@ -125,6 +126,11 @@ def run_one(
         f"hydra.run.dir={folder}",
         *extra,
     ]
+    if is_finished(folder):  # finished, but killed before its wall time was written: the time is lost, not the run
+        write_json({"wall_s": float("nan")}, folder / "wall_time.json")
+        return read_result(dataset, method, seed, folder)
+    if (folder / "checkpoints" / "last.ckpt").is_file():  # killed: continue it where it stopped
+        args = [f"resume={folder}"]
     run = runner or _train_subprocess
     start = time.perf_counter()
     proc = run(args)

@@ -21,6 +21,7 @@ from har_vib.compression.params import deployable_param_count, recurrent_weight_
 from har_vib.datamodules.video_datasets import fused_dim
 from har_vib.reports.paper import DATASET_CLASSES, PAPER_ROWS, TABLE_TITLES, PaperRow, matches_printed, parse_count
 from har_vib.utils.io import atomic_save, write_csv_rows
+from har_vib.utils.run_status import is_finished
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -169,7 +170,7 @@ def run_experiment(run: Path) -> Optional[str]:
 
 
 def find_runs(folders: Iterable[str | Path]) -> dict[str, list[Path]]:
-    """Finished run folders (``metrics.json`` present) under ``folders``, grouped by experiment."""
+    """Finished run folders (``status.json``: finished) under ``folders``, grouped by experiment."""
     found: dict[str, list[Path]] = {}
     for folder in folders:
         root = Path(folder)
@@ -177,6 +178,8 @@ def find_runs(folders: Iterable[str | Path]) -> dict[str, list[Path]]:
             raise FileNotFoundError(f"run folder {root} does not exist")
         for metrics in sorted(root.rglob("metrics.json")):
             run = metrics.parent
+            if not is_finished(run):  # killed after writing metrics.json, or still running
+                continue
             experiment = run_experiment(run)
             if experiment is not None:
                 found.setdefault(experiment, []).append(run)

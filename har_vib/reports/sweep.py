@@ -11,6 +11,8 @@ from typing import Any, Optional
 
 from omegaconf import OmegaConf
 
+from har_vib.utils.run_status import is_finished
+
 COLUMNS = (
     "job",
     "model",
@@ -44,7 +46,8 @@ def sweep_objective(metrics: Mapping[str, Any], budget: Optional[float] = None) 
 def collect_sweep(folder: str | Path) -> list[dict[str, Any]]:
     """One row per job folder holding ``.hydra/config.yaml``, ``metrics.json`` and ``compression.json``.
 
-    Jobs that have not finished (no ``metrics.json``) are skipped; a folder with no finished job raises.
+    Jobs that have not finished (``status.json``; a killed job may hold a ``metrics.json``) are skipped; a folder
+    with no finished job raises.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -53,8 +56,8 @@ def collect_sweep(folder: str | Path) -> list[dict[str, Any]]:
     for cfg_path in sorted(root.glob("*/.hydra/config.yaml")):
         job = cfg_path.parent.parent
         metrics_path, comp_path = job / "metrics.json", job / "compression.json"
-        if not metrics_path.exists() or not comp_path.exists():
-            continue
+        if not is_finished(job) or not metrics_path.exists() or not comp_path.exists():
+            continue  # running, killed after metrics.json, or failed
         cfg = OmegaConf.load(cfg_path)
         row: dict[str, Any] = {
             "job": job.name,
