@@ -41,7 +41,10 @@ def _seed() -> None:
 
 
 def compose_train_cfg(tmp_path: Path, overrides: list[str]) -> DictConfig:
-    """Compose ``conf/config.yaml`` like ``train.py`` does, with outputs under ``tmp_path``."""
+    """Compose ``conf/config.yaml`` like ``train.py`` does, with outputs under ``tmp_path``. Each call is a new run
+    in ``tmp_path`` (tests train a teacher, then a student, there): a previous run's ``status.json`` is removed, as
+    deleting a run folder would (train.py refuses to rerun into a finished one)."""
+    (tmp_path / "status.json").unlink(missing_ok=True)
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         cfg = compose(config_name="config", return_hydra_config=True, overrides=overrides)
