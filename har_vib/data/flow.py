@@ -490,36 +490,36 @@ def extract_dataset_flow(
     skipped: dict[str, str] = {}
     extracted = 0
     bar = tqdm(total=len(todo), desc=f"TV-L1 flow ({config.backend})", unit="video", disable=not progress)
-    if config.backend == "torch":
-        extracted = _extract_torch(todo, config, device, batch_pairs, skipped, bar)
-    elif workers > 1 and len(todo) > 1:
-        # spawn, not fork: forking a process that already runs decoder / OpenMP threads can deadlock the children
-        # (callers' scripts need the usual `if __name__ == "__main__":` guard, as train.py and scripts/ have)
-        ctx = mp.get_context("spawn")
-        cancel = ctx.Event()
-        failure = None
-        with ctx.Pool(workers, initializer=_worker_init, initargs=(cancel,)) as pool:
-            # after a failed write the queued videos return at once and the ones in progress finish (cleaning up
-            # their temp folders), so leaving the pool (which terminates the workers) interrupts no write
-            for vid, reason, _, io_error, started in pool.imap_unordered(_extract_one, todo, chunksize=1):
-                if io_error is not None and failure is None:
-                    failure = io_error
-                    cancel.set()
-                elif started and io_error is None:
-                    extracted += _record(vid, reason, skipped)
+    try:
+        if config.backend == "torch":
+            extracted = _extract_torch(todo, config, device, batch_pairs, skipped, bar)
+        elif workers > 1 and len(todo) > 1:
+            # spawn, not fork: forking a process that already runs decoder / OpenMP threads can deadlock the children
+            # (callers' scripts need the usual `if __name__ == "__main__":` guard, as train.py and scripts/ have)
+            ctx = mp.get_context("spawn")
+            cancel = ctx.Event()
+            failure = None
+            with ctx.Pool(workers, initializer=_worker_init, initargs=(cancel,)) as pool:
+                # after a failed write the queued videos return at once and the ones in progress finish (cleaning up
+                # their temp folders), so leaving the pool (which terminates the workers) interrupts no write
+                for vid, reason, _, io_error, started in pool.imap_unordered(_extract_one, todo, chunksize=1):
+                    if io_error is not None and failure is None:
+                        failure = io_error
+                        cancel.set()
+                    elif started and io_error is None:
+                        extracted += _record(vid, reason, skipped)
+                    bar.update()
+            if failure is not None:
+                raise OSError(*failure)
+        else:
+            for job in todo:
+                vid, reason, _, io_error, _ = _extract_one(job)
+                if io_error is not None:
+                    raise OSError(*io_error)
+                extracted += _record(vid, reason, skipped)
                 bar.update()
-        if failure is not None:
-            bar.close()
-            raise OSError(*failure)
-    else:
-        for job in todo:
-            vid, reason, _, io_error, _ = _extract_one(job)
-            if io_error is not None:
-                bar.close()
-                raise OSError(*io_error)
-            extracted += _record(vid, reason, skipped)
-            bar.update()
-    bar.close()
+    finally:
+        bar.close()  # before any error message: a bar closed at exit would print after it
     for vid in skipped:
         _drop_folder(flow_folder(root, vid))  # an outdated folder of a video that now fails
     # this shard's file: its failures now, and earlier records of videos not in this run's list

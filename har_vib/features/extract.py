@@ -176,26 +176,28 @@ def extract_features(
     )
     start = time.perf_counter()
     bar = tqdm(total=len(todo), desc=f"features {source.stream}", unit="video", disable=not progress)
-    for batch in loader:
-        good = [(i, clip) for i, clip, reason in batch if clip is not None]
-        for i, _, reason in batch:
-            if reason is not None:
-                skipped[todo[i][0]] = reason
-                log.warning("skipped %s: %s", todo[i][1], reason)
-        if good:
-            frames = torch.cat([clip for _, clip in good]).to(device, non_blocking=True)
-            t0 = time.perf_counter()
-            with torch.inference_mode(), autocast:
-                feats = torch.cat([encoder(chunk) for chunk in frames.split(batch_size)])
-            feats = feats.float().cpu().numpy()
-            report.forward_seconds += time.perf_counter() - t0
-            for k, (i, _) in enumerate(good):
-                vid = todo[i][0]
-                store.save(vid, feats[k * source.frames : (k + 1) * source.frames], identities.get(vid))
-            report.extracted += len(good)
-            report.frames += len(frames)
-        bar.update(len(batch))
-    bar.close()
+    try:
+        for batch in loader:
+            good = [(i, clip) for i, clip, reason in batch if clip is not None]
+            for i, _, reason in batch:
+                if reason is not None:
+                    skipped[todo[i][0]] = reason
+                    log.warning("skipped %s: %s", todo[i][1], reason)
+            if good:
+                frames = torch.cat([clip for _, clip in good]).to(device, non_blocking=True)
+                t0 = time.perf_counter()
+                with torch.inference_mode(), autocast:
+                    feats = torch.cat([encoder(chunk) for chunk in frames.split(batch_size)])
+                feats = feats.float().cpu().numpy()
+                report.forward_seconds += time.perf_counter() - t0
+                for k, (i, _) in enumerate(good):
+                    vid = todo[i][0]
+                    store.save(vid, feats[k * source.frames : (k + 1) * source.frames], identities.get(vid))
+                report.extracted += len(good)
+                report.frames += len(frames)
+            bar.update(len(batch))
+    finally:
+        bar.close()  # before any error message: a bar closed at exit would print after it
     report.seconds = time.perf_counter() - start
     for vid in skipped:
         store.drop(vid)  # an outdated entry of a video that now fails

@@ -18,6 +18,7 @@ with a reason). A failed write (disk full, quota, permissions) raises an ``OSErr
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -124,9 +125,12 @@ class FeatureStore:
         if not np.isfinite(arr).all():
             raise ValueError(f"{video_id}: non-finite features")
 
+        buffer = io.BytesIO()  # np.save to a file loses the errno ("2048 requested and 992 written")
+        np.save(buffer, arr.astype(DTYPE))
+
         def _write_npy(tmp: str) -> None:
             with open(tmp, "wb") as fh:
-                np.save(fh, arr.astype(DTYPE))
+                fh.write(buffer.getbuffer())
 
         path, source = self.path(video_id), self.source_path(video_id)
         path.unlink(missing_ok=True)  # never an old entry beside a new source record
