@@ -117,11 +117,11 @@ class SequenceLitModule(L.LightningModule):
         if self.uses_iss:
             lasso = group_lasso_penalty(self.net, self.hparams.iss_include_head)
             loss = loss + self.hparams.group_lasso * lasso
-            self.log("iss/penalty", lasso.detach(), on_step=False, on_epoch=True, batch_size=len(y))
+            self.log("iss/penalty", lasso.detach(), on_step=False, on_epoch=True, sync_dist=True, batch_size=len(y))
         self.train_acc(logits, y)
         bs = len(y)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=bs)
-        self.log("train/ce", ce, on_step=False, on_epoch=True, batch_size=bs)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=bs)
+        self.log("train/ce", ce, on_step=False, on_epoch=True, sync_dist=True, batch_size=bs)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=bs)
         return loss
 
@@ -151,13 +151,13 @@ class SequenceLitModule(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         ce, logits, y = self._step(batch)
         self.val_acc(logits, y)
-        self.log("val/loss", ce, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log("val/loss", ce, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=len(y))
         self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True, batch_size=len(y))
 
     def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         ce, logits, y = self._step(batch)
         self.test_acc(logits, y)
-        self.log("test/loss", ce, on_epoch=True, batch_size=len(y))
+        self.log("test/loss", ce, on_epoch=True, sync_dist=True, batch_size=len(y))
         self.log("test/acc", self.test_acc, on_epoch=True, batch_size=len(y))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

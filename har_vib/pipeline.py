@@ -143,8 +143,17 @@ def _claim_run_folder(cfg: DictConfig) -> Path:
             "Start a new run in a new folder, or delete that one"
         )
     ckpt = cfg.get("ckpt_path")
-    mark(out, "running", resumed_from=str(ckpt) if ckpt else None)
+    if _launching_rank_zero():  # DDP processes started by Lightning share the folder: one writes its status
+        mark(out, "running", resumed_from=str(ckpt) if ckpt else None)
     return out
+
+
+def _launching_rank_zero() -> bool:
+    """Whether this process is rank 0 as far as the environment says before the Trainer exists (Lightning's own
+    guess, from RANK / LOCAL_RANK / SLURM_PROCID)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -161,10 +170,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     try:
         metrics = _train(cfg, checkpoint, ckpt_path)
     except BaseException as err:
-        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-        mark(out, status, error=f"{type(err).__name__}: {err}"[:500])
+        if _launching_rank_zero():
+            status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+            mark(out, status, error=f"{type(err).__name__}: {err}"[:500])
         raise
-    mark(out, "finished")
+    if metrics.pop("_global_zero", True):
+        mark(out, "finished")
     return metrics
 
 
@@ -201,7 +212,7 @@ def _train(cfg: DictConfig, checkpoint: dict[str, Any] | None, ckpt_path: str | 
             metrics.update(getattr(cb, "metrics", {}))
             metrics.update({k: v for k, v in getattr(cb, "report", {}).items() if isinstance(v, (int, float))})
         metrics["objective"] = sweep_objective(metrics, cfg.get("param_budget"))
-        clip = _clip_model(datamodule, callbacks, cfg)
+        clip = _clip_model(datamodule, callbacks, cfg) if trainer.is_global_zero else {}
         metrics.update(clip)
         for logger in loggers if clip else []:  # the whole model's size on the dashboards (W&B: run summary)
             logger.log_metrics({f"clip/{k}": float(v) for k, v in clip.items()})
@@ -209,6 +220,7 @@ def _train(cfg: DictConfig, checkpoint: dict[str, Any] | None, ckpt_path: str | 
             results = trainer.test(module, datamodule=datamodule, ckpt_path=None, verbose=False)
             metrics.update({k: float(v) for k, v in (results[0] if results else {}).items()})
         log.info("run folder: %s", cfg.paths.output_dir)
+        metrics["_global_zero"] = trainer.is_global_zero  # under DDP, rank 0 alone writes the reports and status
         return metrics
     finally:
         _finish_wandb()

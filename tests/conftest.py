@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,8 @@ TINY_RUN = [
     "logger=csv",
 ]
 TINY = ["dataset.name=BasicMotions", "dataset.batch_size=8", *TINY_RUN]
+# train.py in a subprocess (kill-and-resume, DDP): 3 epochs, one fine-tuning epoch
+SUBPROCESS_RUN = [*TINY, "trainer.max_epochs=3"]
 
 
 @pytest.fixture(autouse=True)
@@ -76,3 +80,20 @@ def video_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         layout: generate(SyntheticSpec(layout=layout, **TINY_VIDEOS), base / layout, progress=False)
         for layout in ("ucf101", "hmdb51", "ucf11")
     }
+
+
+def train_subprocess(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """``python train.py *args`` from the project root, W&B off; returns the finished process."""
+    full_env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT), **env}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, capture_output=True, text=True, env=full_env
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_subprocess_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One uninterrupted, one-process ``SUBPROCESS_RUN``: the reference of the resume and DDP tests."""
+    run = tmp_path_factory.mktemp("reference") / "run"
+    proc = train_subprocess(*SUBPROCESS_RUN, f"hydra.run.dir={run}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run

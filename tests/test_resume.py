@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,28 +17,10 @@ from har_vib.loggers import RunCSVLogger
 from har_vib.resume import merge_overrides, resolve_resume
 from har_vib.utils.checkpoints import lightning_safe_globals
 from har_vib.utils.run_status import mark, read_status, run_state
-from tests.conftest import ROOT
+from tests.conftest import SUBPROCESS_RUN, train_subprocess
 
-RUN = [
-    "dataset.name=BasicMotions",
-    "dataset.batch_size=8",
-    "trainer.max_epochs=3",
-    "trainer.enable_model_summary=false",
-    "model.net.hidden_size=8",
-    "callbacks.prune_export.finetune_epochs=1",
-    "~callbacks.rich_progress_bar",
-    "+trainer.enable_progress_bar=false",
-    "logger=csv",
-]
 KILL = ["+callbacks.kill._target_=tests.kill_switch.KillAt"]
 NEVER = ["+callbacks.kill.where=never"]  # the resumed run re-applies the run's overrides: disarm the switch
-
-
-def _train(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, capture_output=True, text=True, env=env
-    )
 
 
 def _results(run: Path) -> dict:
@@ -57,11 +36,8 @@ def _results(run: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("resume") / "full"
-    proc = _train(*RUN, f"hydra.run.dir={run}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return run
+def uninterrupted(tiny_subprocess_run: Path) -> Path:
+    return tiny_subprocess_run
 
 
 @pytest.mark.slow
@@ -75,12 +51,12 @@ def uninterrupted(tmp_path_factory) -> Path:
 )
 def test_killed_run_resumes_to_the_same_results(uninterrupted: Path, tmp_path: Path, kill: list[str]):
     run = tmp_path / "killed"
-    proc = _train(*RUN, *KILL, *kill, f"hydra.run.dir={run}")
+    proc = train_subprocess(*SUBPROCESS_RUN, *KILL, *kill, f"hydra.run.dir={run}")
     assert proc.returncode == -9, proc.stderr[-3000:]  # SIGKILL
     assert run_state(run) == "running"  # killed: not finished, whatever files it wrote
     assert (run / "checkpoints" / "last.ckpt").is_file()
 
-    proc = _train(f"resume={run}", *NEVER)
+    proc = train_subprocess(f"resume={run}", *NEVER)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _results(run) == _results(uninterrupted)
     status = read_status(run)
@@ -93,8 +69,8 @@ def test_killed_run_resumes_to_the_same_results(uninterrupted: Path, tmp_path: P
 @pytest.mark.slow
 def test_finished_run_is_never_rerun_into(uninterrupted: Path):
     before = {p: p.stat().st_mtime_ns for p in uninterrupted.rglob("*") if p.is_file()}
-    for args in ([f"resume={uninterrupted}"], [*RUN, f"hydra.run.dir={uninterrupted}"]):
-        proc = _train(*args)
+    for args in ([f"resume={uninterrupted}"], [*SUBPROCESS_RUN, f"hydra.run.dir={uninterrupted}"]):
+        proc = train_subprocess(*args)
         assert proc.returncode == 2
         (line,) = proc.stderr.strip().splitlines()
         assert "finished run" in line and str(uninterrupted) in line

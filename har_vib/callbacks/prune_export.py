@@ -155,6 +155,11 @@ class PruneExportCallback(L.Callback):
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or getattr(trainer, "fast_dev_run", False):
             return
+        if trainer.is_global_zero:  # under DDP: pruning, fine-tuning, export and reports once, on the full data
+            self._prune_and_report(trainer, pl_module)
+        trainer.strategy.barrier("pruned")  # every rank goes on (to testing) once the reports exist
+
+    def _prune_and_report(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.weights == "best":
             self._load_best(trainer, pl_module)
         dm = trainer.datamodule

@@ -104,7 +104,7 @@ class VIBNetPruneCallback(L.Callback):
         targets = tuple(int(t) for t in fp.get("targets", (2, 8)))
         epochs, lr = int(fp.get("finetune_epochs", 5)), float(fp.get("lr", 1e-3))
         work = copy.deepcopy(net).cpu().eval()
-        batches = list(dm.train_dataloader())
+        batches = list(dm.train_dataloader(whole=True))
         if self.filter_method == "hrel":
             result = hrel_prune_lenet5(
                 work,
@@ -133,6 +133,11 @@ class VIBNetPruneCallback(L.Callback):
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or getattr(trainer, "fast_dev_run", False):
             return
+        if trainer.is_global_zero:  # under DDP: pruning, fine-tuning, export and reports once, on the full data
+            self._prune_and_report(trainer, pl_module)
+        trainer.strategy.barrier("pruned")  # every rank goes on (to testing) once the reports exist
+
+    def _prune_and_report(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         dm, net, device = trainer.datamodule, pl_module.net, pl_module.device
         self.output_dir.mkdir(parents=True, exist_ok=True)
         test, val = dm.test_dataloader(), dm.val_dataloader()
