@@ -31,10 +31,10 @@ ENCODER_TINY = [
 # thread count. On a config this tiny a trained bottleneck decides by chance: Adam scales each step to about +-lr, so
 # a channel whose gradient is near zero moves by a full step either way on float-rounding noise. Trained (ib_lr 0.2,
 # beta 1e-3, threshold 8, 3 steps), the encoder's log SNRs differed by up to 0.95 between 1 and 2 torch threads and
-# 17 of its 3048 channels flipped (1241 vs 1240 kept); the VIB-LSTM's inputs, trained for a few steps, flipped
-# between none and all pruned. Held at their seeded init instead (ib_lr 0: log SNR 9 +- 0.02, computed elementwise,
-# bit-identical at 1, 2 and 3 threads), threshold 9 keeps about half: 1484/3048 encoder channels, 518/1024 LSTM
-# inputs and 16/32 hidden units, the nearest value 8, 38 and 96 float32 ulps from it. The weights still train.
+# 17 of its 3048 channels flipped (1241 vs 1240 kept); trained VIB-LSTM inputs had flipped between none and all
+# pruned (this test's earlier note). Held at their seeded init instead (ib_lr 0: log SNR 9 +- 0.02, computed
+# elementwise, bit-identical at 1, 2 and 3 threads), threshold 9 keeps about half: 1484/3048 encoder channels,
+# 518/1024 LSTM inputs, 16/32 gate units, the nearest value 8, 38 and 96 float32 ulps from it. The weights train.
 VIB_HELD = [
     "backbone.compression.ib_lr=0",
     "backbone.compression.threshold=9",
