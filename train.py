@@ -28,6 +28,7 @@ def main(cfg: DictConfig) -> float | None:
         metrics = train(cfg)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
+        _forget_refused_run(cfg)
         sys.exit(2)
     except Exception as err:  # disk full, permission denied, read-only disk: one line naming the file
         fault = root_os_error(err)
@@ -41,6 +42,18 @@ def main(cfg: DictConfig) -> float | None:
         sys.exit(1)
     value = metrics.get(cfg.get("optimized_metric") or "")
     return None if value is None else float(value)
+
+
+def _forget_refused_run(cfg: DictConfig) -> None:
+    """A run refused by its config checks leaves no run folder behind (Hydra made it, with .hydra/ and the log)."""
+    import logging as _logging
+
+    from har_vib.utils.run_status import remove_unstarted
+
+    out = (cfg.get("paths") or {}).get("output_dir")
+    if out:
+        _logging.shutdown()  # close the log file Hydra opened in it
+        remove_unstarted(out)
 
 
 if __name__ == "__main__":

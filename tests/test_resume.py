@@ -215,3 +215,16 @@ def test_reports_skip_a_run_killed_after_metrics_json(tmp_path: Path):
     assert read_result("ts", "vib", 0, tmp_path) is None
     mark(tmp_path, "finished")
     assert read_result("ts", "vib", 0, tmp_path).accuracy == 0.5
+
+
+def test_a_refused_config_leaves_no_run_folder(tmp_path: Path):
+    run = tmp_path / "run"
+    proc = train_subprocess("beta=abc", f"hydra.run.dir={run}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: beta='abc': must be a number >= 0 (the weight of the KL term); e.g. beta=1e-5"
+    ]
+    assert not run.exists()  # Hydra made it (.hydra/, train.log); nothing of a run was in it
+    (run / "results").mkdir(parents=True)  # a folder that holds anything else is left alone
+    assert train_subprocess("beta=abc", f"hydra.run.dir={run}").returncode == 2
+    assert (run / "results").is_dir()

@@ -56,3 +56,18 @@ def mark(folder: str | Path, status: str, **info: Any) -> dict[str, Any]:
         data.setdefault("started", data["updated"])
     write_json(data, Path(folder) / STATUS_FILE)
     return data
+
+
+def remove_unstarted(folder: str | Path) -> bool:
+    """Delete ``folder`` when a run was refused before it started there: it holds only what Hydra writes at launch
+    (``.hydra/`` and the log file) and no ``status.json``. Returns whether it was removed."""
+    import shutil
+
+    folder = Path(folder)
+    if not folder.is_dir() or (folder / STATUS_FILE).exists():
+        return False
+    entries = list(folder.iterdir())
+    if any(not (p.name == ".hydra" and p.is_dir()) and not (p.is_file() and p.suffix == ".log") for p in entries):
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return True
