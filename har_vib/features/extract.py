@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from har_vib.data.flow import flow_skipped, flow_to_image, read_flow, read_flow_meta
+from har_vib.data.flow import flow_skipped, flow_state, flow_to_image, read_flow, read_flow_meta
 from har_vib.data.sampling import sample_indices
 from har_vib.data.shards import ALL, Shard
 from har_vib.data.video import DECODING, VideoDecodeError, read_frames
@@ -246,3 +246,51 @@ def store_key(
     if stream == "flow":
         key["flow"] = flow_key or {}
     return key
+
+
+@dataclass
+class ShardStatus:
+    """What is left of one shard: per part (``tvl1``: the flow images, then ``<stream>-features``) how many of its
+    videos are done, skipped (their own fault, recorded) and left (neither: the shard has not run, or not
+    finished)."""
+
+    shard: Shard
+    videos: int = 0
+    done: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    left: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        """True when no video of the shard is left in any part."""
+        return not any(self.left.values())
+
+
+def extraction_status(
+    video_ids: Sequence[str],
+    num_shards: int,
+    identities: Mapping[str, dict[str, int] | None] | None = None,
+    flow_root: Path | None = None,
+    stores: Mapping[str, FeatureStore] | None = None,
+) -> list[ShardStatus]:
+    """One :class:`ShardStatus` per shard of ``num_shards``: which shards of an array are finished. A video counts
+    as done when its flow folder / feature entry is current for its file (``identities``; reads each video's
+    small record, not its features)."""
+    identities = dict(identities or {})
+    parts: dict[str, tuple[Callable[[str], bool], set[str]]] = {}
+    if flow_root is not None:
+        parts["tvl1"] = (
+            lambda v: flow_state(flow_root, v, identities.get(v)) == "current",
+            set(flow_skipped(flow_root)),
+        )
+    for stream, store in (stores or {}).items():
+        parts[f"{stream}-features"] = (lambda v, s=store: s.is_current(v, identities.get(v)), set(store.skipped()))
+    rows = [ShardStatus(Shard(k, num_shards)) for k in range(num_shards)]
+    for row in rows:
+        mine = [v for v in video_ids if row.shard.owns(v)]
+        row.videos = len(mine)
+        for part, (is_done, skipped) in parts.items():
+            done = sum(is_done(v) for v in mine)
+            gave_up = sum(v in skipped for v in mine)
+            row.done[part], row.skipped[part], row.left[part] = done, gave_up, len(mine) - done - gave_up
+    return rows

@@ -22,6 +22,7 @@ from har_vib.data.shards import Shard
 from har_vib.features.backbones import BackboneSpec, FrameEncoder, create_backbone, preprocessing_for
 from har_vib.features.extract import ClipSource, extract_features, store_key
 from har_vib.features.store import FeatureStore
+from har_vib.utils.io import file_identity
 
 FAST = TVL1Params(nscales=2, warps=2, inner_iterations=5, outer_iterations=2)
 FRAMES = 4
@@ -83,11 +84,14 @@ def main(job_file: str) -> None:
         [(vid, video_root / rel) for vid, rel in videos], flow_root, config, progress=False, shard=shard
     )
     reports = {}
+    identities = {vid: file_identity(video_root / rel) for vid, rel in videos}  # as the datamodule passes them
     for stream, store in stores(Path(job["cache"]), video_root, encoder, config).items():
         folder = video_root if stream == "rgb" else flow_root
         source = ClipSource(stream, folder, FRAMES, prep=encoder.prep, flow_bound=config.bound)
         # one video per forward pass (batch_size = frames): no result depends on which videos share a batch
-        report = extract_features(encoder, source, store, videos, batch_size=FRAMES, progress=False, shard=shard)
+        report = extract_features(
+            encoder, source, store, videos, batch_size=FRAMES, progress=False, identities=identities, shard=shard
+        )
         reports[stream] = [report.extracted, report.skipped]
     print(json.dumps({"flow": counts, "features": reports}))
 

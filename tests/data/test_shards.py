@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,9 @@ from har_vib.data.shards import (
     temp_owner,
 )
 from har_vib.errors import ConfigError
+from har_vib.features.extract import extraction_status
 from har_vib.features.store import FeatureStore
+from har_vib.utils.io import file_identity
 from tests.conftest import ROOT
 from tests.data.shard_worker import FAST, stores, tiny_encoder
 
@@ -218,3 +221,19 @@ def test_two_concurrent_shards_equal_one_process(tmp_path, video_roots):
     ):
         assert a.skipped().keys() == b.skipped().keys() == expected.keys()
     assert not list(tmp_path.rglob(".tmp-*"))
+
+    # which shards are finished (scripts/extract_status.py): all, until a video's flow goes missing
+    sharded_stores = stores(tmp_path / "sharded" / "features", video_root, encoder, config)
+    ids = [v for v, _ in videos]
+    identities = {v: file_identity(video_root / rel) for v, rel in videos}
+    rows = extraction_status(ids, 2, identities, tmp_path / "sharded" / "flow", sharded_stores)
+    assert [row.finished for row in rows] == [True, True] and sum(row.videos for row in rows) == len(videos)
+    assert sum(row.skipped["tvl1"] + row.skipped["rgb-features"] for row in rows) == 2  # the missing file
+    victim = next(v for v in ids[:-1] if Shard(1, 2).owns(v))
+    shutil.rmtree(tmp_path / "sharded" / "flow" / victim)
+    rows = extraction_status(ids, 2, identities, tmp_path / "sharded" / "flow", sharded_stores)
+    assert [row.finished for row in rows] == [True, False] and rows[1].left == {
+        "tvl1": 1,
+        "rgb-features": 0,
+        "flow-features": 0,
+    }
