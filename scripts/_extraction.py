@@ -11,6 +11,7 @@ import _bootstrap  # noqa: F401
 
 from har_vib.data.shards import Shard, register_resolver, resolve_shard, shard_args_to_overrides
 from har_vib.errors import ConfigError, os_error_message, root_os_error
+from har_vib.errors import setting_for as key_holding
 
 
 def prepare_argv() -> None:
@@ -29,27 +30,21 @@ def shard_of(cfg: Any) -> Shard:
     return resolve_shard(extract.get("shard"), extract.get("num_shards"))
 
 
-def _under(path: Path, folder: Any) -> bool:
-    try:
-        return folder is not None and Path(path).resolve().is_relative_to(Path(str(folder)).resolve())
-    except (OSError, ValueError):
-        return False
-
-
 def setting_for(path: Any, cfg: Any) -> str | None:
     """The config key that moves ``path`` to another disk: the cache (or dataset root) it lies in, named through
     ``paths.data_dir`` when that is where the cache is (the default)."""
-    if path is None:
-        return None
     data_dir = cfg.get("paths", {}).get("data_dir")
-    for key, folder in (
-        ("flow.cache_dir", cfg.get("flow", {}).get("cache_dir")),
-        ("features.cache_dir", cfg.get("features", {}).get("cache_dir")),
-        ("dataset.root", cfg.get("dataset", {}).get("root")),
-    ):
-        if _under(path, folder):
-            return f"paths.data_dir (or {key})" if _under(Path(str(folder)), data_dir) else key
-    return "paths.data_dir" if _under(path, data_dir) else None
+    folders = {
+        "flow.cache_dir": cfg.get("flow", {}).get("cache_dir"),
+        "features.cache_dir": cfg.get("features", {}).get("cache_dir"),
+        "dataset.root": cfg.get("dataset", {}).get("root"),
+        "paths.data_dir": data_dir,
+    }
+    key = key_holding(path, folders)
+    if key is None or key == "paths.data_dir":
+        return key
+    inside = key_holding(str(Path(str(folders[key])) / "x"), {"paths.data_dir": data_dir})
+    return f"paths.data_dir (or {key})" if inside else key
 
 
 def fail(err: BaseException, cfg: Any = None) -> NoReturn:

@@ -4,16 +4,19 @@
 
 Each class is a motion pattern; clips of a group share shape, colour and background, clips differ in speed,
 scale, position, phase and length. Split files are written in the official formats, so the real parsers read
-them. Existing clips are kept (an interrupted run resumes).
+them. Existing clips are kept when they decode to their frames (an interrupted run resumes); empty or truncated
+ones are written again. A failed write (disk full...) prints one line naming the file and exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 import _bootstrap  # noqa: F401
 
 from har_vib.data.synthetic import LAYOUTS, SyntheticSpec, generate
+from har_vib.errors import os_error_message
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,7 +53,11 @@ def main(argv: list[str] | None = None) -> None:
         seed=a.seed,
         scene_bias=a.scene_bias,
     )
-    root = generate(spec, a.out)
+    try:
+        root = generate(spec, a.out)
+    except OSError as err:
+        print(f"error: {os_error_message(err, setting='--out')}", file=sys.stderr)
+        sys.exit(1)
     print(f"{spec.num_classes * spec.groups * spec.clips_per_group} clips in the {a.layout} layout under {root}")
 
 
