@@ -85,6 +85,7 @@ def check_run_config(cfg: DictConfig) -> None:
         if not ok(value):
             raise ConfigError(f"{key}={value!r}: must be {must}; e.g. {fix}")
     _check_teacher(cfg)
+    _check_backbone_weights(cfg)
 
 
 def _check_teacher(cfg: DictConfig) -> None:
@@ -98,3 +99,18 @@ def _check_teacher(cfg: DictConfig) -> None:
     from har_vib.compression.distill import load_teacher
 
     load_teacher(str(teacher), torch.device("cpu"))
+
+
+def _check_backbone_weights(cfg: DictConfig) -> None:
+    """The frame encoder's weights must be found, and a ``backbone.weights`` file must load into the encoder
+    (tensor names, kinds and shapes), now rather than after the videos are generated or decoded."""
+    backbone = _get(cfg, "backbone")
+    if backbone in (_MISSING, None) or str(backbone.get("name", "none")) == "none":
+        return
+    from har_vib.features.backbones import BackboneSpec, create_backbone, resolve_weights
+
+    spec = BackboneSpec.from_config(OmegaConf.to_container(backbone, resolve=True))
+    if spec.pretrained and spec.weights:
+        create_backbone(spec)  # reads the file once and checks it against the model
+    else:
+        resolve_weights(spec)  # the weights exist (a packaged or cached file), without building the model
