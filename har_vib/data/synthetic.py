@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from har_vib.data.video import VideoDecodeError, frame_count
-from har_vib.utils.io import TMP_PREFIX
+from har_vib.utils.io import TMP_PREFIX, atomic_save
 
 log = logging.getLogger(__name__)
 
@@ -349,13 +349,13 @@ def _write_split_files(spec: SyntheticSpec, root: Path, classes: list[str], clip
     if spec.layout == "ucf101":
         split_dir = root / "ucfTrainTestlist"
         split_dir.mkdir(parents=True, exist_ok=True)
-        (split_dir / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(classes)))
+        _write_text(split_dir / "classInd.txt", "".join(f"{i + 1} {c}\n" for i, c in enumerate(classes)))
         for k in (1, 2, 3):
             test_groups = ucf101_test_groups(spec.groups, k)
             train = [f"{rel} {c + 1}\n" for c, g, rel in clips if g not in test_groups]
             test = [f"{rel}\n" for c, g, rel in clips if g in test_groups]
-            (split_dir / f"trainlist0{k}.txt").write_text("".join(train))
-            (split_dir / f"testlist0{k}.txt").write_text("".join(test))
+            _write_text(split_dir / f"trainlist0{k}.txt", "".join(train))
+            _write_text(split_dir / f"testlist0{k}.txt", "".join(test))
     elif spec.layout == "hmdb51":
         split_dir = root / "testTrainMulti_7030_splits"
         split_dir.mkdir(parents=True, exist_ok=True)
@@ -371,12 +371,12 @@ def _write_split_files(spec: SyntheticSpec, root: Path, classes: list[str], clip
                 for rank, i in enumerate(order):
                     tags[own[i]] = 2 if rank < n_test else (0 if (rank - n_test) % 5 == 4 else 1)
                 lines = [f"{name} {tags[name]} \n" for name in own]
-                (split_dir / f"{name}_test_split{k}.txt").write_text("".join(lines))
+                _write_text(split_dir / f"{name}_test_split{k}.txt", "".join(lines))
     else:
         for c, name in enumerate(classes):
             ann = video_dir_for("ucf11", root) / name / "Annotation"
             ann.mkdir(parents=True, exist_ok=True)
-            (ann / f"v_{UCF11_CLASSES[c][1]}_01_01.xgtf").write_text("<viper/>\n")
+            _write_text(ann / f"v_{UCF11_CLASSES[c][1]}_01_01.xgtf", "<viper/>\n")
 
 
 def marker_text(spec: SyntheticSpec) -> str:
@@ -439,9 +439,10 @@ def generate(
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write a small text file, naming it in the ``OSError`` of a failed write."""
-    try:
-        path.write_text(text)
-    except OSError as err:
-        err.filename, err.filename2 = str(path), None
-        raise
+    """Write a small text file atomically; a failed write raises an ``OSError`` naming it."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+
+    atomic_save(write, path)
