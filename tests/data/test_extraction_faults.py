@@ -63,6 +63,33 @@ def test_flow_write_error_stops_extraction_and_records_nothing(tmp_path, video_r
     assert counts["extracted"] == 2 and counts["skipped"] == 0
 
 
+def test_torch_backend_write_error_is_an_error(tmp_path, video_roots):
+    """The batched torch TV-L1 writes a video as soon as its pairs are done: a failed write raises the same way."""
+    videos = [(f"{p.parent.name}/{p.stem}", str(p)) for p in sorted((video_roots["ucf101"] / "UCF-101").rglob("*.avi"))]
+    root = tmp_path / "flow"
+    extract_dataset_flow([], root, FlowConfig(tvl1=FAST, backend="torch"), progress=False)
+    result = python_limited(
+        f"""
+        import json
+        from pathlib import Path
+        from har_vib.data.flow import FlowConfig, TVL1Params, extract_dataset_flow
+
+        fast = TVL1Params(nscales=2, warps=2, inner_iterations=5, outer_iterations=2)
+        config = FlowConfig(tvl1=fast, backend="torch")
+        try:
+            extract_dataset_flow({videos[:2]!r}, Path({str(root)!r}), config, device="cpu", progress=False)
+            print(json.dumps(None))
+        except OSError as err:
+            print(json.dumps([err.errno, err.filename]))
+        """,
+        limit=100,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out is not None and out[0] == errno.EFBIG and Path(out[1]).name == "flow_x_00001.jpg"
+    assert not _leftovers(root) and not list(root.rglob("meta.json")) and flow_skipped(root) == {}
+
+
 def test_synthetic_clips_on_a_full_disk_are_an_error(tmp_path):
     """cv2.VideoWriter writes a truncated clip without a word: generation now fails naming it, marks nothing
     complete, leaves no temp, and a rerun with room finishes."""
