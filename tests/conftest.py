@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from har_vib.data.synthetic import SyntheticSpec, generate
+from har_vib.utils.run_status import mark
 from tests.videos import TINY_VIDEOS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,9 +47,10 @@ def _seed() -> None:
 
 def compose_train_cfg(tmp_path: Path, overrides: list[str]) -> DictConfig:
     """Compose ``conf/config.yaml`` like ``train.py`` does, with outputs under ``tmp_path``. Each call is a new run
-    in ``tmp_path`` (tests train a teacher, then a student, there): a previous run's ``status.json`` is removed, as
-    deleting a run folder would (train.py refuses to rerun into a finished one)."""
-    (tmp_path / "status.json").unlink(missing_ok=True)
+    in ``tmp_path`` (tests train a teacher, then a student, there): a previous run there is marked as none
+    (train.py refuses to rerun into a finished run's folder, as a user would delete it first)."""
+    if (tmp_path / "status.json").exists() or (tmp_path / "metrics.json").exists():
+        mark(tmp_path, "new")
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         cfg = compose(config_name="config", return_hydra_config=True, overrides=overrides)
