@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from har_vib.compression.export import save_torch
 from har_vib.encoders.sites import ChannelSite
 from har_vib.errors import ConfigError
 from har_vib.utils.io import atomic_dir
@@ -85,7 +86,8 @@ def save_compressed(folder: str | Path, model: nn.Module, plan: EncoderPlan) -> 
     folder = Path(folder)
     with atomic_dir(folder) as tmp:
         (tmp / PLAN_FILE).write_text(json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n")
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp / WEIGHTS_FILE)
+        # serialised in memory, written by Python: a full disk is an OSError naming the file, not a RuntimeError
+        save_torch({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp / WEIGHTS_FILE)
     return folder
 
 

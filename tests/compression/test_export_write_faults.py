@@ -65,6 +65,10 @@ try:
 
         net = IBLeNet5((1, 8, 8), 3, channels=(2, 3), fc=4, padding=2, use_ib=False)
         export_image_model(prune_network(net, (1, 8, 8)).model, out, torch.zeros(2, 1, 8, 8))
+    elif kind == "encoder":
+        from har_vib.encoders.plan import EncoderPlan, save_compressed
+
+        save_compressed(out / "encoder", torch.nn.Linear(64, 64), EncoderPlan("vib", 32, [], {}))
     result = {"raised": None}
 except Exception as err:
     result = {"raised": type(err).__name__, "errno": getattr(err, "errno", None),
@@ -93,12 +97,17 @@ def _run(kind: str, out: Path, limit: int) -> tuple[subprocess.CompletedProcess,
         ("state", 512, "state.pt"),  # torch.save: a RuntimeError without a path
         ("onnx", 512, "traced.onnx"),  # torch.onnx.export: an OSError without a path
         ("lean", 512, "lean.onnx"),  # onnx.save: an OSError without a path
+        ("encoder", 4096, None),  # a compressed encoder's weights: torch.save's RuntimeError without a path
     ],
 )
 def test_export_over_the_size_limit_raises_oserror_naming_the_file(tmp_path: Path, kind: str, limit: int, target):
     out = tmp_path / "out"
     _, result = _run(kind, out, limit)
-    assert result == {"raised": "OSError", "errno": errno.EFBIG, "filename": str(out / target)}
+    if target is None:  # written inside a temp folder renamed into place when complete
+        assert result["raised"] == "OSError" and result["errno"] == errno.EFBIG
+        assert result["filename"].endswith("encoder.pt")
+    else:
+        assert result == {"raised": "OSError", "errno": errno.EFBIG, "filename": str(out / target)}
     assert [p.name for p in out.iterdir()] == []  # the failed file is not there, nor any temp file
 
 
