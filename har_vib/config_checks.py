@@ -85,6 +85,7 @@ def check_run_config(cfg: DictConfig) -> None:
         if not ok(value):
             raise ConfigError(f"{key}={value!r}: must be {must}; e.g. {fix}")
     _check_teacher(cfg)
+    _check_backbone_fits_dataset(cfg)
     _check_backbone_weights(cfg)
 
 
@@ -99,6 +100,24 @@ def _check_teacher(cfg: DictConfig) -> None:
     from har_vib.compression.distill import load_teacher
 
     load_teacher(str(teacher), torch.device("cpu"))
+
+
+def _check_backbone_fits_dataset(cfg: DictConfig) -> None:
+    """A frame encoder needs a video dataset; encoder compression needs a frame encoder."""
+    backbone = _get(cfg, "backbone")
+    backbone = {} if backbone in (_MISSING, None) else backbone
+    name = str(backbone.get("name", "none"))
+    if name == "none" and str(backbone.get("compress", "none")) != "none":
+        raise ConfigError(
+            "backbone.compress prunes a CNN frame encoder; backbone=none has none. Choose a CNN backbone, e.g. "
+            "backbone=mobilenetv3_small backbone.compress=vib"
+        )
+    dataset = _get(cfg, "dataset")
+    if name != "none" and dataset not in (_MISSING, None) and "TimeSeriesDataModule" in str(dataset.get("_target_")):
+        raise ConfigError(
+            f"backbone={name} encodes video frames; dataset {dataset.get('name')!r} is a "
+            "sequence dataset. Use a video dataset (dataset=ucf11|hmdb51|ucf101|synthetic) or backbone=none"
+        )
 
 
 def _check_backbone_weights(cfg: DictConfig) -> None:

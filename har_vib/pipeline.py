@@ -181,17 +181,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 def _train(cfg: DictConfig, checkpoint: dict[str, Any] | None, ckpt_path: str | None) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
-    backbone = (cfg.get("backbone") or {}).get("name", "none")
-    if backbone == "none" and str((cfg.get("backbone") or {}).get("compress", "none")) != "none":
-        raise ConfigError(
-            "backbone.compress prunes a CNN frame encoder; backbone=none has none. Choose a CNN backbone, e.g. "
-            "backbone=mobilenetv3_small backbone.compress=vib"
-        )
-    if backbone != "none" and "TimeSeriesDataModule" in str(cfg.dataset.get("_target_", "")):
-        raise ConfigError(
-            f"backbone={backbone} encodes video frames; dataset {cfg.dataset.get('name')!r} is a "
-            "sequence dataset. Use a video dataset (dataset=ucf11|hmdb51|ucf101|synthetic) or backbone=none"
-        )
     datamodule = instantiate(cfg.dataset)
     datamodule.prepare_data()
     datamodule.setup("fit")

@@ -7,6 +7,7 @@ guide the compact student during fine-tuning.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,7 +62,9 @@ def load_teacher(path: str, device: torch.device) -> nn.Module:
             "folder (e.g. of model=naive_lstm) or its pruned.pt"
         )
     try:
-        return torch.jit.load(str(file), map_location=device)
+        with warnings.catch_warnings():  # torch 2.9+ marks TorchScript deprecated; the teacher is TorchScript
+            warnings.filterwarnings("ignore", message=".*torch.jit.load.*is deprecated", category=FutureWarning)
+            return torch.jit.load(str(file), map_location=device)
     except Exception as err:  # not TorchScript: a state dict, a pickle, a truncated file
         raise ConfigError(
             f"callbacks.prune_export.distill.teacher={path}: {file} is not a TorchScript model "
