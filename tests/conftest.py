@@ -84,11 +84,18 @@ def video_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def train_subprocess(*args: str, **env: str) -> subprocess.CompletedProcess:
-    """``python train.py *args`` from the project root, W&B off; returns the finished process."""
-    full_env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT), **env}
+def train_subprocess(
+    *args: str, cwd: Path = ROOT, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``python train.py *args`` in ``cwd``, W&B off, the project importable (tests/ callbacks too)."""
+    full_env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, capture_output=True, text=True, env=full_env
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
     )
 
 
@@ -99,3 +106,23 @@ def tiny_subprocess_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = train_subprocess(*SUBPROCESS_RUN, f"hydra.run.dir={run}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run
+
+
+def check_finished_sweep(sweep_dir: Path, n_jobs: int) -> str:
+    """Each job folder holds a finished run; sweep_report.py reads them all. Returns the report's stdout."""
+    import json
+
+    for job in range(n_jobs):
+        run = sweep_dir / str(job)
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert 0.0 <= metrics["test_acc_pruned"] <= 1.0 and (run / "pruned.pt").exists()
+    report = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "sweep_report.py"), str(sweep_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert report.returncode == 0, report.stderr
+    lines = (sweep_dir / "sweep.csv").read_text().splitlines()
+    assert len(lines) == 1 + n_jobs  # a launcher's folder (.submitit) is not a job
+    return report.stdout

@@ -4,7 +4,6 @@ with the run/sweep folders and the hparams_search configs, a local sweep runs, a
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
 from tests import fake_slurm
-from tests.conftest import CONF, ROOT, TINY
+from tests.conftest import CONF, TINY, check_finished_sweep, train_subprocess
 
 # tinier than TINY: the launcher is under test, not the training
 TINY_SWEEP = [*TINY, "trainer.max_epochs=1", "callbacks.prune_export.finetune_epochs=0"]
@@ -105,33 +104,7 @@ def _raw(node: DictConfig, key: str) -> str:
 
 
 def _train(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
-def _check_finished_sweep(sweep_dir: Path, n_jobs: int) -> str:
-    """Each job folder holds a finished run; sweep_report.py reads them all. Returns the report's stdout."""
-    for job in range(n_jobs):
-        run = sweep_dir / str(job)
-        metrics = json.loads((run / "metrics.json").read_text())
-        assert 0.0 <= metrics["test_acc_pruned"] <= 1.0 and (run / "pruned.pt").exists()
-    report = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "sweep_report.py"), str(sweep_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert report.returncode == 0, report.stderr
-    lines = (sweep_dir / "sweep.csv").read_text().splitlines()
-    assert len(lines) == 1 + n_jobs  # the .submitit folder is not a job
-    return report.stdout
+    return train_subprocess(*args, cwd=cwd, env={"HYDRA_FULL_ERROR": "1", **(env or {})})
 
 
 @pytest.mark.slow
@@ -143,7 +116,7 @@ def test_local_launcher_runs_a_beta_sweep_into_the_default_sweep_folder(tmp_path
     (sweep_dir,) = (tmp_path / "outputs" / "multiruns").iterdir()
     assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == [".submitit", "0", "1"]
     assert len(list((sweep_dir / ".submitit").glob("*/*_0_log.out"))) == 2  # one submitit job per sweep point
-    out = _check_finished_sweep(sweep_dir, 2)
+    out = check_finished_sweep(sweep_dir, 2)
     assert "| vib_lstm | 0.0001 |" in out and "| vib_lstm | 0.01 |" in out
 
 
@@ -177,4 +150,4 @@ def test_slurm_launcher_submits_one_array_with_the_configured_resources(tmp_path
     for task in (0, 1):  # each array task's logs and result under the submitit folder, hydra.job.id its task id
         assert (sweep_dir / ".submitit" / f"{array_id}_{task}" / f"{array_id}_{task}_0_result.pkl").exists()
         assert f"id: '{array_id}_{task}'" in (sweep_dir / str(task) / ".hydra" / "hydra.yaml").read_text()
-    _check_finished_sweep(sweep_dir, 2)
+    check_finished_sweep(sweep_dir, 2)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 import torch
 
 from har_vib.pipeline import train
-from tests.conftest import ROOT, TINY
+from tests.conftest import TINY, check_finished_sweep, train_subprocess
 
 COMPRESSION_KEYS = {
     "lstm_params_before",
@@ -144,15 +142,7 @@ def test_wandb_mode_disabled_means_no_wandb_run(tiny_cfg, tmp_path: Path, monkey
 
 
 def _run_train(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return train_subprocess(*args, cwd=cwd, timeout=timeout, env={"HYDRA_FULL_ERROR": "0"})
 
 
 def test_last_checkpoint_is_the_latest_epoch_and_best_is_the_best(tiny_cfg, tmp_path: Path):
@@ -202,18 +192,12 @@ def test_multirun_beta_sweep_and_report(tmp_path: Path):
     sweep_dir = tmp_path / "sweep"
     proc = _run_train(["-m", "beta=1e-4,1e-2", *TINY, f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "sweep_report.py"), str(sweep_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert report.returncode == 0, report.stderr
+    report = check_finished_sweep(sweep_dir, 2)
     lines = (sweep_dir / "sweep.csv").read_text().splitlines()
     assert lines[0].startswith("job,model,beta,ib_lr,val_acc_pruned,test_acc")
-    assert len(lines) == 3 and (sweep_dir / "sweep.png").stat().st_size > 0
-    assert (sweep_dir / "pareto.png").stat().st_size > 0 and "Pareto front" in report.stdout
-    assert "| vib_lstm | 0.0001 |" in report.stdout
+    assert (sweep_dir / "sweep.png").stat().st_size > 0
+    assert (sweep_dir / "pareto.png").stat().st_size > 0 and "Pareto front" in report
+    assert "| vib_lstm | 0.0001 |" in report
 
 
 def test_wrong_config_key_gives_one_clear_error(tmp_path: Path):

@@ -15,21 +15,9 @@ import torch
 from har_vib.errors import ConfigError
 from har_vib.pipeline import instantiate, train
 from tests.conftest import ROOT, TINY_RUN, compose_train_cfg
+from tests.videos import SYNTHETIC_TINY
 
-VIDEO_TINY = [
-    "dataset=synthetic",
-    "dataset.synthetic.num_classes=3",
-    "dataset.synthetic.groups=4",
-    "dataset.synthetic.clips_per_group=2",
-    "dataset.synthetic.width=32",
-    "dataset.synthetic.height=24",
-    "dataset.synthetic.min_frames=6",
-    "dataset.synthetic.max_frames=8",
-    "dataset.frames=4",
-    "dataset.batch_size=8",
-    "dataset.num_workers=0",
-    *TINY_RUN,
-]
+VIDEO_TINY = [*SYNTHETIC_TINY, "dataset.batch_size=8", *TINY_RUN]
 
 
 def _cfg(tmp_path: Path, *extra: str):

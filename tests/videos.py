@@ -30,3 +30,18 @@ def make_bad_videos(folder: Path, good: Path) -> dict[str, str]:
         "missing.avi": "file not found",
         "one_frame.avi": "too short",
     }
+
+
+# Hydra overrides of a tiny synthetic video dataset (3 classes, 24 clips of 6-8 frames at 32x24)
+SYNTHETIC_TINY = [
+    "dataset=synthetic",
+    "dataset.synthetic.num_classes=3",
+    "dataset.synthetic.groups=4",
+    "dataset.synthetic.clips_per_group=2",
+    "dataset.synthetic.width=32",
+    "dataset.synthetic.height=24",
+    "dataset.synthetic.min_frames=6",
+    "dataset.synthetic.max_frames=8",
+    "dataset.frames=4",
+    "dataset.num_workers=0",
+]

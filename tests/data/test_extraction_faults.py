@@ -17,7 +17,7 @@ from har_vib.data.synthetic import VERIFIED_FILE, SyntheticSpec, clip_problem, g
 from tests.conftest import ROOT
 from tests.data.faults import python_limited, run_limited
 from tests.data.shard_worker import FAST
-from tests.videos import TINY_VIDEOS
+from tests.videos import SYNTHETIC_TINY, TINY_VIDEOS
 
 
 def _leftovers(folder: Path) -> list[Path]:
@@ -153,16 +153,7 @@ def test_broken_clips_of_an_older_run_are_rewritten(tmp_path, caplog):
 
 
 VIDEO_TINY = [
-    "dataset=synthetic",
-    "dataset.synthetic.num_classes=3",
-    "dataset.synthetic.groups=4",
-    "dataset.synthetic.clips_per_group=2",
-    "dataset.synthetic.width=32",
-    "dataset.synthetic.height=24",
-    "dataset.synthetic.min_frames=6",
-    "dataset.synthetic.max_frames=8",
-    "dataset.num_workers=0",
-    "dataset.frames=4",
+    *SYNTHETIC_TINY,
     "flow.workers=1",
     "flow.tvl1.nscales=2",
     "flow.tvl1.warps=2",
