@@ -27,7 +27,10 @@ def main(cfg: DictConfig) -> float | None:
     try:
         metrics = train(cfg)
     except ConfigError as err:
+        from har_vib.resume import restore_hydra_files
+
         print(f"error: {err}", file=sys.stderr)
+        restore_hydra_files()  # a refused resume leaves the run's own .hydra/ config as it was
         _forget_refused_run(cfg)
         sys.exit(2)
     except Exception as err:  # disk full, permission denied, read-only disk: one line naming the file

@@ -64,7 +64,7 @@ class RunCSVLogger(CSVLogger):
             if self.resume_from_step is not None:
                 warnings.filterwarnings("ignore", message=".*Previous log files in this directory will be deleted")
             writer = CSVLogger.experiment.fget(self)  # type: ignore[attr-defined]
-        if kept and hasattr(writer, "metrics"):
+        if kept and isinstance(getattr(writer, "metrics", None), list):  # DDP ranks > 0 get a dummy writer
             writer.metrics[:0] = kept  # written first at the next save
         return writer
 

@@ -18,9 +18,10 @@ from har_vib.encoders.compress import encoder_cost
 from har_vib.errors import ConfigError
 from har_vib.reports.clip_model import clip_model_report
 from har_vib.reports.sweep import sweep_objective
+from har_vib.resume import running_elsewhere
 from har_vib.utils.checkpoints import lightning_safe_globals, load_resume_checkpoint
 from har_vib.utils.io import write_json
-from har_vib.utils.run_status import mark, read_status
+from har_vib.utils.run_status import STATUS_FILE, mark, read_status
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +143,22 @@ def _claim_run_folder(cfg: DictConfig) -> Path:
             f"{out}: that folder holds a finished run (status.json); a rerun would overwrite its results. "
             "Start a new run in a new folder, or delete that one"
         )
+    alive = running_elsewhere(out)
+    if alive:
+        raise ConfigError(f"{out}: a run is going on in that folder now ({alive}); wait for it or use another folder")
     ckpt = cfg.get("ckpt_path")
     if _launching_rank_zero():  # DDP processes started by Lightning share the folder: one writes its status
         mark(out, "running", resumed_from=str(ckpt) if ckpt else None)
     return out
+
+
+def _restore_status(out: Path, before: dict[str, Any]) -> None:
+    """Put back the ``status.json`` a refused run found (none, for a new folder)."""
+    path = out / STATUS_FILE
+    if before["status"] == "new" and not before.get("attempts"):
+        path.unlink(missing_ok=True)
+    elif not before.get("legacy"):
+        write_json(before, path)
 
 
 def _launching_rank_zero() -> bool:
@@ -166,9 +179,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_run_config(cfg)  # before any work: types, ranges, files the run will need
     ckpt_path = cfg.get("ckpt_path") or None
     checkpoint = load_resume_checkpoint(ckpt_path) if ckpt_path else None
-    out = _claim_run_folder(cfg)
+    out = Path(cfg.paths.output_dir)
+    before = read_status(out)
+    _claim_run_folder(cfg)
     try:
         metrics = _train(cfg, checkpoint, ckpt_path)
+    except ConfigError:  # refused before any work: the folder's status stays what it was
+        if _launching_rank_zero():
+            _restore_status(out, before)
+        raise
     except BaseException as err:
         if _launching_rank_zero():
             status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
@@ -186,7 +205,8 @@ def _train(cfg: DictConfig, checkpoint: dict[str, Any] | None, ckpt_path: str | 
     datamodule.setup("fit")
     module = instantiate(cfg.model, input_size=datamodule.input_dim, num_classes=datamodule.num_classes)
     if checkpoint is not None:
-        check_checkpoint_fits(module, checkpoint, str(ckpt_path))
+        resuming = Path(str(ckpt_path)).resolve().parent.parent == Path(cfg.paths.output_dir).resolve()
+        check_checkpoint_fits(module, checkpoint, str(ckpt_path), resuming)
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_loggers(cfg.get("logger"), checkpoint)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -215,22 +235,26 @@ def _train(cfg: DictConfig, checkpoint: dict[str, Any] | None, ckpt_path: str | 
         _finish_wandb()
 
 
-def check_checkpoint_fits(module: L.LightningModule, checkpoint: dict[str, Any], path: str) -> None:
+def check_checkpoint_fits(
+    module: L.LightningModule, checkpoint: dict[str, Any], path: str, resuming: bool = False
+) -> None:
     """The checkpoint must hold this model's weights, tensor for tensor: a checkpoint of another architecture is
-    one :class:`ConfigError` before training, not a size-mismatch traceback from inside Lightning."""
+    one :class:`ConfigError` before training, not a size-mismatch traceback from inside Lightning. ``resuming``: the
+    checkpoint is the run's own, so an override given with ``resume=`` made the difference."""
     saved = checkpoint.get("state_dict")
     if not isinstance(saved, dict):
         raise ConfigError(f"ckpt_path={path}: not a Lightning checkpoint (no state_dict)")
-    own = module.state_dict()
-    for name, tensor in own.items():
+    fix = (
+        "an override given with resume= changes the model; resume without it"
+        if resuming
+        else "it is of another model; use the model settings of the run that wrote it"
+    )
+    for name, tensor in module.state_dict().items():
         theirs = saved.get(name)
         if theirs is None:
-            raise ConfigError(
-                f"ckpt_path={path}: the checkpoint has no {name!r}; it was trained with another model. Resume a run "
-                "with its own config: resume=<run folder>"
-            )
+            raise ConfigError(f"ckpt_path={path}: the checkpoint has no {name!r}: {fix}")
         if tuple(theirs.shape) != tuple(tensor.shape):
             raise ConfigError(
                 f"ckpt_path={path}: {name} is {tuple(theirs.shape)} there and {tuple(tensor.shape)} in this model "
-                "(another hidden size, input or class count); resume a run with its own config: resume=<run folder>"
+                f"(another hidden size, input or class count): {fix}"
             )

@@ -15,7 +15,9 @@ starts in a new folder from that checkpoint's state).
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -97,6 +99,58 @@ def _refuse_finished(run: Path, what: str) -> None:
         )
 
 
+def _launched_by_rank_zero() -> bool:
+    """False in the extra processes of a multi-process run (DDP ranks > 0), which share rank 0's folder."""
+    return all(int(os.environ.get(k, "0") or 0) == 0 for k in ("LOCAL_RANK", "RANK"))
+
+
+def running_elsewhere(run: Path) -> str | None:
+    """``"pid N on HOST"`` when ``status.json`` says a run is going on in ``run`` and that process is alive on this
+    machine (another host's process cannot be checked: a run there that was killed can still be resumed)."""
+    status = read_status(run)
+    pid, host = status.get("pid"), status.get("host")
+    if status["status"] != "running" or not isinstance(pid, int) or host != socket.gethostname():
+        return None
+    if pid == os.getpid() or not _launched_by_rank_zero():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, another user's
+    return f"pid {pid} on {host}"
+
+
+def _refuse_running(run: Path, what: str) -> None:
+    alive = running_elsewhere(run)
+    if alive:
+        raise ConfigError(
+            f"{what}={run}: a run is going on in that folder now ({alive}); wait for it to end, or stop it and "
+            f"resume it with resume={run}"
+        )
+
+
+_SAVED_HYDRA_FILES: dict[Path, bytes] = {}
+
+
+def keep_hydra_files(run: Path) -> None:
+    """Remember ``run/.hydra/*.yaml`` as they are: Hydra rewrites them when the resumed run starts, before its
+    checks; :func:`restore_hydra_files` puts them back when those checks refuse it."""
+    _SAVED_HYDRA_FILES.clear()
+    for path in (run / ".hydra").glob("*.yaml"):
+        _SAVED_HYDRA_FILES[path] = path.read_bytes()
+
+
+def restore_hydra_files() -> None:
+    """Undo Hydra's rewrite of a run's ``.hydra/`` after a refused resume (the run keeps its own config)."""
+    from har_vib.utils.io import write_bytes
+
+    for path, data in _SAVED_HYDRA_FILES.items():
+        write_bytes(data, path)
+    _SAVED_HYDRA_FILES.clear()
+
+
 def resolve_resume(argv: Sequence[str]) -> list[str]:
     """``argv`` (without the program name) rewritten for ``resume=`` / an in-run ``ckpt_path=``; unchanged otherwise.
 
@@ -128,12 +182,15 @@ def resolve_resume(argv: Sequence[str]) -> list[str]:
     else:
         ckpt = Path(str(ckpt_text)).expanduser().resolve()
         found = run_folder_of(ckpt)
-        if found is None:  # a checkpoint from elsewhere: Lightning starts a new run from its state
+        if found is None or read_status(found)["status"] == "finished":
+            # a checkpoint from elsewhere, or of a finished run: a new run (in a new folder) from its state
             _check_run_dir(overrides, multirun)
             return argv
         run, what = found, "ckpt_path"
     _refuse_finished(run, what)
+    _refuse_running(run, what)
     original, hydra_overrides = _read_overrides(run)
+    keep_hydra_files(run)
     if ckpt is not None and not ckpt.is_file():
         ckpt = None  # killed before its first checkpoint: start the run again in its folder, nothing is lost
     new = merge_overrides(original, extra)
@@ -151,6 +208,7 @@ def _check_run_dir(overrides: Sequence[str], multirun: bool) -> None:
         return
     run = Path(text).expanduser()
     _refuse_finished(run, "hydra.run.dir")
+    _refuse_running(run, "hydra.run.dir")
     if read_status(run)["status"] != "finished" and (run / "checkpoints" / LAST).is_file():
         raise ConfigError(
             f"hydra.run.dir={text}: that folder holds an unfinished run with a checkpoint; continue it with "

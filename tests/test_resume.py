@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +57,13 @@ def test_killed_run_resumes_to_the_same_results(uninterrupted: Path, tmp_path: P
     assert proc.returncode == -9, proc.stderr[-3000:]  # SIGKILL
     assert run_state(run) == "running"  # killed: not finished, whatever files it wrote
     assert (run / "checkpoints" / "last.ckpt").is_file()
+    if kill[-1] == "+callbacks.kill.batch=2":  # a resume with an override that changes the model is refused ...
+        kept = {p: p.read_bytes() for p in [*(run / ".hydra").iterdir(), run / "status.json"]}
+        proc = train_subprocess(f"resume={run}", *NEVER, "model.net.hidden_size=16")
+        assert proc.returncode == 2
+        (line,) = proc.stderr.strip().splitlines()
+        assert "resume without it" in line
+        assert {p: p.read_bytes() for p in kept} == kept  # ... and changes nothing: the run resumes as it was
 
     proc = train_subprocess(f"resume={run}", *NEVER)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -228,3 +237,61 @@ def test_a_refused_config_leaves_no_run_folder(tmp_path: Path):
     (run / "results").mkdir(parents=True)  # a folder that holds anything else is left alone
     assert train_subprocess("beta=abc", f"hydra.run.dir={run}").returncode == 2
     assert (run / "results").is_dir()
+
+
+def test_csv_logger_resumed_on_a_rank_other_than_zero(tmp_path: Path):
+    """DDP ranks > 0 get Lightning's dummy experiment: resuming there must not touch it (it crashed the rank)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    first = RunCSVLogger(str(tmp_path))
+    first.log_metrics({"loss": 1.0}, step=0)
+    first.save()
+    rank = rank_zero_only.rank
+    rank_zero_only.rank = 1
+    try:
+        RunCSVLogger(str(tmp_path), resume_from_step=1).experiment.log_metrics({"loss": 2.0}, step=1)
+    finally:
+        rank_zero_only.rank = rank
+    assert (tmp_path / "csv" / "version_0" / "metrics.csv").read_text().splitlines() == ["loss,step", "1.0,0"]
+
+
+def test_a_live_run_in_the_folder_is_not_resumed_twice(tmp_path: Path):
+    import socket
+
+    run = _run_folder(tmp_path, ["seed=1"])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run / "status.json").write_text(
+            json.dumps({"status": "running", "pid": other.pid, "host": socket.gethostname()})
+        )
+        for argv in ([f"resume={run}"], ["seed=1", f"hydra.run.dir={run}"]):
+            with pytest.raises(ConfigError, match=f"a run is going on in that folder now \\(pid {other.pid}"):
+                resolve_resume(argv)
+    finally:
+        other.kill()
+        other.wait()
+    assert resolve_resume([f"resume={run}"])[-1] == f"hydra.run.dir={run.resolve()}"  # killed: resumable
+
+
+def test_a_finished_runs_checkpoint_starts_a_new_run(tmp_path: Path):
+    run = _run_folder(tmp_path, ["seed=1"], status="finished")
+    argv = [f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "model.net.hidden_size=16"]
+    assert resolve_resume(argv) == argv  # Lightning starts from its state, in a new folder
+
+
+def test_sweep_report_names_the_unfinished_jobs_it_leaves_out(tmp_path: Path, caplog):
+    from har_vib.reports.sweep import collect_sweep
+
+    for job, state in (("0", "finished"), ("1", "running")):
+        folder = tmp_path / job
+        (folder / ".hydra").mkdir(parents=True)
+        (folder / ".hydra" / "config.yaml").write_text(
+            "beta: 0.001\nmodel:\n  ib_lr: 0.01\n  net:\n    name: vib_lstm\n"
+        )
+        (folder / "metrics.json").write_text('{"test_acc": 0.5}')
+        (folder / "compression.json").write_text('{"lstm_params_after": 10}')
+        mark(folder, state)
+    with caplog.at_level("WARNING"):
+        rows = collect_sweep(tmp_path)
+    assert [r["job"] for r in rows] == ["0"]
+    assert "1 unfinished job(s) left out: 1 (running)" in caplog.text

@@ -21,6 +21,7 @@ from har_vib.hrel.entropy import (  # noqa: E402
     mutual_information,
     normalize_gram,
 )
+from har_vib.utils.io import save_figure  # noqa: E402
 
 INPUT_SIGMA = 8.0
 
@@ -67,6 +68,6 @@ def plot_information_plane(
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)  # atomic: never a half-written figure
     plt.close(fig)
     return path

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import matplotlib
 
-from har_vib.utils.io import atomic_save
+from har_vib.utils.io import save_figure
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -32,7 +32,7 @@ def plot_alive_history(history: Sequence[dict[str, Any]], path: str | Path) -> P
     if keys:
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)  # atomic: never a half-written figure
     plt.close(fig)
     return path
 
@@ -62,7 +62,7 @@ def plot_beta_sweep(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     ax_acc.grid(True, alpha=0.3)
     ax_acc.set_title("beta sweep: accuracy and size")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)  # atomic: never a half-written figure
     plt.close(fig)
     return path
 
@@ -104,7 +104,7 @@ def plot_pareto(
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title("accuracy vs size")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)  # atomic: never a half-written figure
     plt.close(fig)
     return path
 
@@ -142,6 +142,6 @@ def plot_encoder_methods(runs: dict[str, list[tuple[dict[str, Any], dict[str, An
     axes[0].legend(fontsize=8, loc="best")
     fig.suptitle("frame-encoder compression: accuracy against cost (small markers: seeds)")
     fig.tight_layout()
-    atomic_save(lambda tmp: fig.savefig(tmp, dpi=120, format="png"), path)  # never a half-written figure
+    save_figure(fig, path)  # atomic: never a half-written figure
     plt.close(fig)
     return path

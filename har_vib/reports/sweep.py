@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,7 +12,9 @@ from typing import Any, Optional
 
 from omegaconf import OmegaConf
 
-from har_vib.utils.run_status import is_finished
+from har_vib.utils.run_status import is_finished, run_state
+
+log = logging.getLogger(__name__)
 
 COLUMNS = (
     "job",
@@ -52,12 +55,14 @@ def collect_sweep(folder: str | Path) -> list[dict[str, Any]]:
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"multirun folder {root} does not exist")
-    rows = []
+    rows: list[dict[str, Any]] = []
+    unfinished: list[str] = []
     for cfg_path in sorted(root.glob("*/.hydra/config.yaml")):
         job = cfg_path.parent.parent
         metrics_path, comp_path = job / "metrics.json", job / "compression.json"
         if not is_finished(job) or not metrics_path.exists() or not comp_path.exists():
-            continue  # running, killed after metrics.json, or failed
+            unfinished.append(f"{job.name} ({run_state(job)})")  # running, killed, or failed
+            continue
         cfg = OmegaConf.load(cfg_path)
         row: dict[str, Any] = {
             "job": job.name,
@@ -69,6 +74,8 @@ def collect_sweep(folder: str | Path) -> list[dict[str, Any]]:
         comp = json.loads(comp_path.read_text())
         row.update({k: comp.get(k) for k in COLUMNS if k in comp})
         rows.append(row)
+    if unfinished:
+        log.warning("%s: %d unfinished job(s) left out: %s", root, len(unfinished), ", ".join(unfinished))
     if not rows:
         raise FileNotFoundError(f"no finished job (metrics.json + compression.json) under {root}")
     return sorted(rows, key=lambda r: (r["model"], r["beta"]))

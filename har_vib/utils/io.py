@@ -157,3 +157,12 @@ def file_digest(path: str | Path, length: int = 16) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:length]
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 120) -> Path:
+    """``fig.savefig`` (matplotlib) to ``path`` atomically, in the format its suffix names (png, pdf, svg): a full
+    disk leaves no half-written figure and raises an ``OSError`` naming ``path``."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    atomic_save(lambda tmp: fig.savefig(tmp, dpi=dpi, format=fmt), path)
+    return path

@@ -65,6 +65,10 @@ try:
 
         net = IBLeNet5((1, 8, 8), 3, channels=(2, 3), fc=4, padding=2, use_ib=False)
         export_image_model(prune_network(net, (1, 8, 8)).model, out, torch.zeros(2, 1, 8, 8))
+    elif kind == "figure":
+        from har_vib.reports.plots import plot_alive_history
+
+        plot_alive_history([{"epoch": e, "hidden": 8 - e, "inputs": 6 - e} for e in range(5)], out / "sparsity.png")
     elif kind == "encoder":
         from har_vib.encoders.plan import EncoderPlan, save_compressed
 
@@ -97,6 +101,7 @@ def _run(kind: str, out: Path, limit: int) -> tuple[subprocess.CompletedProcess,
         ("state", 512, "state.pt"),  # torch.save: a RuntimeError without a path
         ("onnx", 512, "traced.onnx"),  # torch.onnx.export: an OSError without a path
         ("lean", 512, "lean.onnx"),  # onnx.save: an OSError without a path
+        ("figure", 2048, "sparsity.png"),  # matplotlib wrote straight to the file: a truncated png, no path
         ("encoder", 4096, None),  # a compressed encoder's weights: torch.save's RuntimeError without a path
     ],
 )
