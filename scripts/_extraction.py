@@ -3,6 +3,7 @@ this process, and one-line errors (a config error exits 2, a failed write or rea
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -12,6 +13,7 @@ import _bootstrap  # noqa: F401
 from har_vib.data.shards import Shard, register_resolver, resolve_shard, shard_args_to_overrides
 from har_vib.errors import ConfigError, os_error_message, root_os_error
 from har_vib.errors import setting_for as key_holding
+from har_vib.utils.run_status import remove_unstarted
 
 
 def prepare_argv() -> None:
@@ -51,6 +53,10 @@ def fail(err: BaseException, cfg: Any = None) -> NoReturn:
     """Print ``error: <one line>`` to stderr and exit: 2 for a config error, 1 for an I/O error."""
     if isinstance(err, ConfigError):
         print(f"error: {err}", file=sys.stderr)
+        out = ((cfg.get("paths") or {}).get("output_dir") if cfg is not None else None) or None
+        if out:  # the refused task's Hydra folder (.hydra/ and its log only) goes
+            logging.shutdown()
+            remove_unstarted(out)
         sys.exit(2)
     os_err = root_os_error(err) if not isinstance(err, OSError) else err
     if os_err is None:

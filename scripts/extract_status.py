@@ -49,7 +49,8 @@ def main(cfg: DictConfig) -> None:
     left = sum(sum(row.left.values()) for row in rows)
     if unfinished:
         print(
-            f"{len(rows) - len(unfinished)} of {len(rows)} shards finished; {left} video-parts left in shards "
+            f"{len(rows) - len(unfinished)} of {len(rows)} shards finished; {left} (video, stream) pairs"
+            f" left in shards "
             f"{','.join(map(str, unfinished))}"
         )
         sys.exit(3)

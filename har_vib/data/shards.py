@@ -157,7 +157,9 @@ def shard_args_to_overrides(argv: Sequence[str]) -> list[str]:
                     raise ConfigError(f"{flag} needs a value, e.g. {flag} 0")
                 value = args[i + 1]
                 i += 1
-            out.append(f"{names[flag]}={value}")
+            if not value.strip().isdigit():
+                raise ConfigError(f"{flag} {value}: must be a whole number >= 0, e.g. {flag} 0")
+            out.append(f"{names[flag]}={value.strip()}")
         else:
             out.append(arg)
         i += 1

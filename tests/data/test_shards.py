@@ -72,6 +72,30 @@ def test_script_flags_become_overrides():
     ]
     with pytest.raises(ConfigError, match="--shard needs a value"):
         shard_args_to_overrides(["--shard"])
+    with pytest.raises(ConfigError, match="--shard x: must be a whole number"):  # was: 'num_shards is not set'
+        shard_args_to_overrides(["--shard", "x", "--num-shards", "2"])
+
+
+def test_a_refused_shard_leaves_no_task_folder(tmp_path: Path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "extract_flow.py"),
+            "--shard",
+            "2",
+            "--num-shards",
+            "2",
+            f"paths.log_dir={tmp_path}",
+            f"paths.data_dir={tmp_path / 'data'}",
+            "dataset=synthetic",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: extract.shard=2 extract.num_shards=2")
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no Hydra folder with .hydra/ and a log
 
 
 def _ids_owned(shard: Shard, n: int = 40) -> tuple[str, str]:
