@@ -22,9 +22,12 @@ log = logging.getLogger("train")
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point: returns ``cfg.optimized_metric`` for sweepers."""
-    from har_vib.pipeline import train
+    from har_vib.config_checks import check_run_config
 
     try:
+        check_run_config(cfg)  # first, before the heavy imports: a wrong value is refused in a second, not ten
+        from har_vib.pipeline import train
+
         metrics = train(cfg)
     except ConfigError as err:
         from har_vib.resume import restore_hydra_files

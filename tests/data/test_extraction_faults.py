@@ -203,8 +203,9 @@ def test_scripts_exit_1_with_one_line_naming_the_file(tmp_path):
     assert not list(store.glob("skipped*.json"))
 
 
-@pytest.mark.parametrize("argv", [["--shard", "2", "--num-shards", "2"], ["--shard"]])
+@pytest.mark.parametrize("argv", [["--shard", "2", "--num-shards", "2"], ["--shard"], ["--shard", "x"]])
 def test_scripts_refuse_a_bad_shard_in_one_line(tmp_path, argv):
     result = _script("extract_flow.py", tmp_path, *argv)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]  # no task folder (.hydra/, log) left

@@ -63,8 +63,9 @@ def test_strided_follows_the_authors_loader():
 
 def test_short_video_pads_front_with_first_frame():
     for strategy in STRATEGIES:
-        np.testing.assert_array_equal(sample_indices(3, 6, strategy, rng=np.random.default_rng(0), train=True),
-                                      [0, 0, 0, 0, 1, 2])
+        np.testing.assert_array_equal(
+            sample_indices(3, 6, strategy, rng=np.random.default_rng(0), train=True), [0, 0, 0, 0, 1, 2]
+        )
 
 
 def test_bad_arguments():

@@ -76,28 +76,6 @@ def test_script_flags_become_overrides():
         shard_args_to_overrides(["--shard", "x", "--num-shards", "2"])
 
 
-def test_a_refused_shard_leaves_no_task_folder(tmp_path: Path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "extract_flow.py"),
-            "--shard",
-            "2",
-            "--num-shards",
-            "2",
-            f"paths.log_dir={tmp_path}",
-            f"paths.data_dir={tmp_path / 'data'}",
-            "dataset=synthetic",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
-    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: extract.shard=2 extract.num_shards=2")
-    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no Hydra folder with .hydra/ and a log
-
-
 def _ids_owned(shard: Shard, n: int = 40) -> tuple[str, str]:
     """One video id this shard owns and one it does not."""
     ids = [f"C/v_{i}" for i in range(n)]

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from har_vib.data.flow import (
-    FlowConfig,
     TVL1Params,
     create_tvl1,
     extract_dataset_flow,
@@ -19,7 +18,6 @@ from har_vib.data.flow import (
     read_flow,
 )
 from har_vib.data.tvl1_torch import end_point_error, rotation_flow, tvl1_torch
-from tests.data.test_flow import FAST
 
 FAST_TORCH = TVL1Params(nscales=3, warps=3, inner_iterations=10, outer_iterations=3)
 
