@@ -26,9 +26,13 @@ def main(cfg: DictConfig) -> float | None:
 
     try:
         check_run_config(cfg)  # first, before the heavy imports: a wrong value is refused in a second, not ten
-        from har_vib.pipeline import train
+        from har_vib.resume import rerun_sweep_job
 
-        metrics = train(cfg)
+        metrics = rerun_sweep_job(cfg)  # a sweep run again keeps its finished jobs and continues killed ones
+        if metrics is None:
+            from har_vib.pipeline import train
+
+            metrics = train(cfg)
     except ConfigError as err:
         from har_vib.resume import restore_hydra_files
 

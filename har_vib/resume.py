@@ -20,6 +20,7 @@ import re
 import socket
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from har_vib.errors import ConfigError
 from har_vib.utils.run_status import read_status
@@ -214,3 +215,44 @@ def _check_run_dir(overrides: Sequence[str], multirun: bool) -> None:
             f"hydra.run.dir={text}: that folder holds an unfinished run with a checkpoint; continue it with "
             f"resume={text}, or delete the folder to start again"
         )
+
+
+def _in_multirun() -> bool:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except (ImportError, ValueError):  # no Hydra run (tests composing configs)
+        return False
+
+
+def rerun_sweep_job(cfg: Any) -> dict[str, Any] | None:
+    """A sweep run again into its folder (``hydra.sweep.dir``) completes it: a job whose folder holds a finished
+    run is kept, not retrained (its metrics are returned, with the sweep objective); a killed job with a checkpoint
+    continues from it (``cfg.ckpt_path`` is set). None: run the job (a new or continued one). Outside a multirun,
+    always None."""
+    if not _in_multirun():
+        return None
+    import json
+    import logging
+
+    from omegaconf import open_dict
+
+    from har_vib.reports.sweep import sweep_objective
+
+    out = Path(cfg.paths.output_dir)
+    if read_status(out)["status"] == "finished":
+        metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").is_file() else {}
+        report = json.loads((out / "compression.json").read_text()) if (out / "compression.json").is_file() else {}
+        numbers = {k: v for k, v in report.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        metrics = {**metrics, **numbers}
+        metrics["objective"] = sweep_objective(metrics, cfg.get("param_budget"))
+        logging.getLogger(__name__).info("%s: finished in an earlier run of this sweep; kept", out)
+        return metrics
+    last = out / "checkpoints" / LAST
+    if last.is_file() and not cfg.get("ckpt_path") and not running_elsewhere(out):
+        logging.getLogger(__name__).info("%s: killed in an earlier run of this sweep; continuing from %s", out, last)
+        with open_dict(cfg):
+            cfg.ckpt_path = str(last)
+    return None

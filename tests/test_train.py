@@ -190,8 +190,17 @@ def test_prune_best_checkpoint_is_read_with_the_safe_loader(tiny_cfg, tmp_path: 
 @pytest.mark.slow
 def test_multirun_beta_sweep_and_report(tmp_path: Path):
     sweep_dir = tmp_path / "sweep"
-    proc = _run_train(["-m", "beta=1e-4,1e-2", *TINY, f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path)
+    sweep = ["-m", "beta=1e-4,1e-2", *TINY, f"hydra.sweep.dir={sweep_dir}"]
+    proc = _run_train(sweep, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    results = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/metrics.json")}
+    # the same sweep again completes it: finished jobs are kept, not retrained (nor refused as finished folders)
+    (sweep_dir / "1" / "status.json").write_text('{"status": "running"}')  # as if killed before its end
+    (sweep_dir / "1" / "metrics.json").unlink()
+    proc = _run_train(sweep, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (sweep_dir / "0" / "metrics.json").stat().st_mtime_ns == results[sweep_dir / "0" / "metrics.json"]
+    assert "continuing from" in (sweep_dir / "1" / "train.log").read_text()  # from its last.ckpt
     report = check_finished_sweep(sweep_dir, 2)
     lines = (sweep_dir / "sweep.csv").read_text().splitlines()
     assert lines[0].startswith("job,model,beta,ib_lr,val_acc_pruned,test_acc")
