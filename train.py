@@ -32,7 +32,7 @@ def main(cfg: DictConfig) -> float | None:
         if metrics is None:
             from har_vib.pipeline import train
 
-            metrics = train(cfg)
+            metrics = train(cfg, checked=True)
     except ConfigError as err:
         from har_vib.resume import restore_hydra_files
 
@@ -56,13 +56,11 @@ def main(cfg: DictConfig) -> float | None:
 
 def _forget_refused_run(cfg: DictConfig) -> None:
     """A run refused by its config checks leaves no run folder behind (Hydra made it, with .hydra/ and the log)."""
-    import logging as _logging
-
     from har_vib.utils.run_status import remove_unstarted
 
     out = (cfg.get("paths") or {}).get("output_dir")
     if out:
-        _logging.shutdown()  # close the log file Hydra opened in it
+        logging.shutdown()  # close the log file Hydra opened in it
         remove_unstarted(out)
 
 

@@ -18,7 +18,7 @@ from har_vib.encoders.compress import encoder_cost
 from har_vib.errors import ConfigError
 from har_vib.reports.clip_model import clip_model_report
 from har_vib.reports.sweep import sweep_objective
-from har_vib.resume import running_elsewhere
+from har_vib.resume import refuse_finished, refuse_running
 from har_vib.utils.checkpoints import lightning_safe_globals, load_resume_checkpoint
 from har_vib.utils.io import write_json
 from har_vib.utils.run_status import STATUS_FILE, mark, read_status
@@ -137,15 +137,8 @@ def _clip_model(datamodule: Any, callbacks: list[Any], cfg: DictConfig) -> dict[
 def _claim_run_folder(cfg: DictConfig) -> Path:
     """Refuse a folder that holds a finished run; mark this run as running (``status.json``)."""
     out = Path(cfg.paths.output_dir)
-    status = read_status(out)
-    if status["status"] == "finished":
-        raise ConfigError(
-            f"{out}: that folder holds a finished run (status.json); a rerun would overwrite its results. "
-            "Start a new run in a new folder, or delete that one"
-        )
-    alive = running_elsewhere(out)
-    if alive:
-        raise ConfigError(f"{out}: a run is going on in that folder now ({alive}); wait for it or use another folder")
+    refuse_finished(out, "hydra.run.dir")
+    refuse_running(out, "hydra.run.dir")
     ckpt = cfg.get("ckpt_path")
     if _launching_rank_zero():  # DDP processes started by Lightning share the folder: one writes its status
         mark(out, "running", resumed_from=str(ckpt) if ckpt else None)
@@ -169,14 +162,15 @@ def _launching_rank_zero() -> bool:
     return getattr(rank_zero_only, "rank", 0) == 0
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
+def train(cfg: DictConfig, checked: bool = False) -> dict[str, Any]:
     """Run one training job; return the run's metrics (trained model, compact model, compression).
 
     ``status.json`` in the run folder says ``running`` from the start and ``finished`` once every report is written
     (``failed`` when it stops on an error). With ``ckpt_path`` the fit continues from that checkpoint (weights,
     optimiser, epoch, callbacks' states).
     """
-    check_run_config(cfg)  # before any work: types, ranges, files the run will need
+    if not checked:  # train.py has run them already, before importing this module
+        check_run_config(cfg)  # before any work: types, ranges, files the run will need
     ckpt_path = cfg.get("ckpt_path") or None
     checkpoint = load_resume_checkpoint(ckpt_path) if ckpt_path else None
     out = Path(cfg.paths.output_dir)

@@ -91,12 +91,12 @@ def _read_overrides(run: Path) -> tuple[list[str], list[str]]:
     return [str(o) for o in task], [str(o) for o in hydra_overrides]
 
 
-def _refuse_finished(run: Path, what: str) -> None:
-    status = read_status(run)
-    if status["status"] == "finished":
+def refuse_finished(run: Path, what: str) -> None:
+    """:class:`ConfigError` when ``run`` holds a finished run (``what``: the option that named the folder)."""
+    if read_status(run)["status"] == "finished":
         raise ConfigError(
             f"{what}={run}: that folder holds a finished run (status.json: finished); nothing to resume and a rerun "
-            "would overwrite its results. Start a new run (drop the option) or delete the folder"
+            "would overwrite its results. Start a new run in a new folder, or delete that one"
         )
 
 
@@ -123,7 +123,8 @@ def running_elsewhere(run: Path) -> str | None:
     return f"pid {pid} on {host}"
 
 
-def _refuse_running(run: Path, what: str) -> None:
+def refuse_running(run: Path, what: str) -> None:
+    """:class:`ConfigError` when a live process on this host runs in ``run`` (see :func:`running_elsewhere`)."""
     alive = running_elsewhere(run)
     if alive:
         raise ConfigError(
@@ -188,8 +189,8 @@ def resolve_resume(argv: Sequence[str]) -> list[str]:
             _check_run_dir(overrides, multirun)
             return argv
         run, what = found, "ckpt_path"
-    _refuse_finished(run, what)
-    _refuse_running(run, what)
+    refuse_finished(run, what)
+    refuse_running(run, what)
     original, hydra_overrides = _read_overrides(run)
     keep_hydra_files(run)
     if ckpt is not None and not ckpt.is_file():
@@ -208,8 +209,8 @@ def _check_run_dir(overrides: Sequence[str], multirun: bool) -> None:
     if not text:
         return
     run = Path(text).expanduser()
-    _refuse_finished(run, "hydra.run.dir")
-    _refuse_running(run, "hydra.run.dir")
+    refuse_finished(run, "hydra.run.dir")
+    refuse_running(run, "hydra.run.dir")
     if read_status(run)["status"] != "finished" and (run / "checkpoints" / LAST).is_file():
         raise ConfigError(
             f"hydra.run.dir={text}: that folder holds an unfinished run with a checkpoint; continue it with "

@@ -47,7 +47,7 @@ class ClassificationDataModule(L.LightningDataModule):
         Under DDP each rank gets its share (:class:`EpochSampler` is a ``DistributedSampler`` over the Trainer's world);
         ``whole=True`` gives one process the full training set (pruning and fine-tuning on rank 0)."""
         replicas, rank = (1, 0) if whole else self._replicas()
-        if self.train_set is None:
+        if self.train_set is None:  # before the sampler, which would fail on None
             raise RuntimeError("call setup() before asking for a dataloader")
         sampler = EpochSampler(self.train_set, num_replicas=replicas, rank=rank, seed=int(self.hparams.seed))
         return self._loader(self.train_set, self.hparams.batch_size, sampler)

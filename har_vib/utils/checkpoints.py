@@ -52,7 +52,7 @@ def _omegaconf_types() -> list[Any]:
 def load_lightning_state_dict(path: str | Path, map_location: Any = "cpu") -> Mapping[str, torch.Tensor]:
     """The model ``state_dict`` of a Lightning checkpoint, read with ``weights_only=True`` (OmegaConf containers,
     which Hydra-configured hyper-parameters bring along, are allowed as data)."""
-    with torch.serialization.safe_globals(_omegaconf_types()):
+    with lightning_safe_globals():
         ckpt = load_tensors(path, "a Lightning checkpoint", map_location)
     if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
         raise ConfigError(f"{path}: a Lightning checkpoint has a 'state_dict'; this file has none")
