@@ -212,7 +212,7 @@ def test_train_main_names_the_run_folder_when_the_error_names_no_file(tiny_cfg, 
     """A write of Lightning's or a logger's raises ENOSPC without a file name: the line names the run folder."""
     import har_vib.pipeline
 
-    def full_disk(cfg):
+    def full_disk(cfg, **_):
         raise _enospc()
 
     monkeypatch.setattr(har_vib.pipeline, "train", full_disk)
@@ -228,7 +228,7 @@ def test_train_main_names_the_run_folder_when_the_error_names_no_file(tiny_cfg, 
 def test_train_main_lets_other_errors_through(tiny_cfg, monkeypatch):
     import har_vib.pipeline
 
-    def bug(cfg):
+    def bug(cfg, **_):
         try:
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", "cache.npy")
         except OSError:
