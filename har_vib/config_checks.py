@@ -71,7 +71,8 @@ _RULES: list[tuple[str, str, Callable[[Any], bool], str]] = [
 
 
 def check_run_config(cfg: DictConfig) -> None:
-    """Every rule above whose key the config has, then the files the run will need (the distillation teacher).
+    """Every rule above whose key the config has, then the files the run will need (the user's sequence files, the
+    distillation teacher).
 
     Raises:
         ConfigError: the first problem, as ``<key>=<value>: must be ... ; e.g. <fix>``.
@@ -84,9 +85,28 @@ def check_run_config(cfg: DictConfig) -> None:
             continue  # train=false: no epochs are run
         if not ok(value):
             raise ConfigError(f"{key}={value!r}: must be {must}; e.g. {fix}")
+    _check_sequence_files(cfg)
     _check_teacher(cfg)
     _check_backbone_fits_dataset(cfg)
     _check_backbone_weights(cfg)
+
+
+_SEQUENCE_TARGETS = ("TimeSeriesDataModule", "ArrayDataModule")
+
+
+def _check_sequence_files(cfg: DictConfig) -> None:
+    """``dataset=ts`` / ``dataset=arrays``: one of name and path, and the files exist with the right extension
+    (names and the file system only: their contents are read by the DataModule)."""
+    dataset = _get(cfg, "dataset")
+    if not isinstance(dataset, DictConfig):
+        return
+    from har_vib.data.sequence_files import npz_files, ts_files
+
+    target = str(dataset.get("_target_"))
+    if target.endswith("TimeSeriesDataModule"):
+        ts_files(dataset.get("name"), dataset.get("path"), dataset.get("test_path"))
+    elif target.endswith("ArrayDataModule"):
+        npz_files(dataset.get("path"), dataset.get("test_path"))
 
 
 def _check_teacher(cfg: DictConfig) -> None:
@@ -113,7 +133,7 @@ def _check_backbone_fits_dataset(cfg: DictConfig) -> None:
             "backbone=mobilenetv3_small backbone.compress=vib"
         )
     dataset = _get(cfg, "dataset")
-    if name != "none" and dataset not in (_MISSING, None) and "TimeSeriesDataModule" in str(dataset.get("_target_")):
+    if name != "none" and dataset not in (_MISSING, None) and str(dataset.get("_target_")).endswith(_SEQUENCE_TARGETS):
         raise ConfigError(
             f"backbone={name} encodes video frames; dataset {dataset.get('name')!r} is a "
             "sequence dataset. Use a video dataset (dataset=ucf11|hmdb51|ucf101|synthetic) or backbone=none"

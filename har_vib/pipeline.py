@@ -13,6 +13,7 @@ from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from har_vib.config_checks import check_run_config
+from har_vib.datamodules.sequence_datamodule import DATASET_INFO_FILE
 from har_vib.deploy.clip import deploy_encoder
 from har_vib.encoders.compress import encoder_cost
 from har_vib.errors import ConfigError
@@ -192,6 +193,14 @@ def train(cfg: DictConfig, checked: bool = False) -> dict[str, Any]:
     return metrics
 
 
+def write_dataset_info(datamodule: Any, out: Path) -> None:
+    """``classes.json`` in the run folder, for sequence datasets (their ``dataset_info()``): the class names in
+    the order of the exported model's outputs, and the input's imputation and standardisation numbers."""
+    info = getattr(datamodule, "dataset_info", None)
+    if callable(info):
+        write_json(info(), out / DATASET_INFO_FILE)
+
+
 def _train(cfg: DictConfig, checkpoint: dict[str, Any] | None, ckpt_path: str | None) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.dataset)
@@ -207,6 +216,8 @@ def _train(cfg: DictConfig, checkpoint: dict[str, Any] | None, ckpt_path: str | 
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
+        if trainer.is_global_zero:
+            write_dataset_info(datamodule, Path(cfg.paths.output_dir))
         if cfg.get("train", True):
             with lightning_safe_globals():
                 trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)

@@ -1,4 +1,5 @@
-"""Small real sequence-classification datasets shipped inside the aeon package, and padded batching.
+"""Small real sequence-classification datasets shipped inside the aeon package, splits, and padded batching
+(the user's own files: :mod:`har_vib.data.sequence_files`).
 
 Only the datasets bundled with aeon are offered: loading any other name would make aeon download it, and
 har-vib never touches the network at run time.
@@ -7,7 +8,7 @@ har-vib never touches the network at run time.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,7 +16,19 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from har_vib.data.sequence_files import SequenceSplit, load_ts_file
 from har_vib.errors import ConfigError
+
+__all__ = [  # SequenceSplit lives in sequence_files (no torch there: train.py's path checks import it)
+    "SequenceDataset",
+    "SequenceSplit",
+    "bundled_classification_datasets",
+    "channel_stats",
+    "check_bundled_name",
+    "load_bundled",
+    "pad_collate",
+    "stratified_split",
+]
 
 
 def _aeon_data_dir() -> Path:
@@ -47,14 +60,6 @@ def bundled_classification_datasets() -> tuple[str, ...]:
     return tuple(names)
 
 
-@dataclass
-class SequenceSplit:
-    """Variable-length multivariate sequences, each (T_i, C) float32, with string labels."""
-
-    sequences: list[np.ndarray]
-    labels: np.ndarray
-
-
 def check_bundled_name(name: str) -> None:
     """Raise a :class:`ConfigError` naming the choices if aeon does not ship dataset ``name``."""
     available = bundled_classification_datasets()
@@ -70,19 +75,19 @@ def load_bundled(name: str, split: str) -> SequenceSplit:
     check_bundled_name(name)
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    from aeon.datasets import load_from_ts_file
-
     path = _aeon_data_dir() / name / f"{name}_{split.upper()}.ts"
-    x, y = load_from_ts_file(str(path))
-    series = [np.asarray(s, dtype=np.float32).T for s in x]  # aeon: (C, T) -> (T, C)
-    return SequenceSplit(sequences=series, labels=np.asarray(y).astype(str))
+    return load_ts_file(path, source=f"dataset.name={name} ({path.name})")
 
 
 def channel_stats(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std over every time step of every sequence (NaNs ignored)."""
+    """Per-channel mean and std, each (C,), over every time step of every (T_i, C) sequence; NaNs are ignored. A
+    channel with no finite value gets mean 0 and std 1, a constant one std 1."""
     stacked = np.concatenate(sequences, axis=0)
-    mean = np.nanmean(stacked, axis=0)
-    std = np.nanstd(stacked, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN channel: handled below
+        mean = np.nanmean(stacked, axis=0)
+        std = np.nanstd(stacked, axis=0)
+    mean[~np.isfinite(mean)] = 0.0
     std[~np.isfinite(std) | (std < 1e-8)] = 1.0
     return mean.astype(np.float32), std.astype(np.float32)
 

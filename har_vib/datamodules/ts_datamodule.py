@@ -1,83 +1,53 @@
-"""DataModule over the classification datasets that aeon ships (BasicMotions by default)."""
+"""``dataset=ts``: a classification dataset that aeon ships (``dataset.name=BasicMotions``) or the user's own
+UEA/UCR ``.ts`` / ``.arff`` files (``dataset.path=<file or folder>``)."""
 
 from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
-
-from har_vib.data.sequences import (
-    SequenceDataset,
-    channel_stats,
-    check_bundled_name,
-    load_bundled,
-    pad_collate,
-    stratified_split,
-)
-from har_vib.datamodules.base import ClassificationDataModule
-from har_vib.errors import ConfigError
+from har_vib.data.sequence_files import SequenceSplit, load_ts_file, ts_files
+from har_vib.data.sequences import check_bundled_name, load_bundled
+from har_vib.datamodules.sequence_datamodule import SequenceDataModule
 
 
-class TimeSeriesDataModule(ClassificationDataModule):
-    """Train / val / test from an aeon-bundled dataset; val is carved from train, stratified, with ``seed``.
+class TimeSeriesDataModule(SequenceDataModule):
+    """Sequences from ``name`` (an aeon-bundled dataset: its TRAIN and TEST files) or from ``path``: a ``.ts`` or
+    ``.arff`` file, or a folder holding one ``<Name>_TRAIN`` file. ``path`` = ``<Name>_TRAIN.ts`` finds
+    ``<Name>_TEST.ts`` (or ``.arff``) next to it; ``test_path`` names the test file explicitly; a file without one
+    gets a stratified ``test_fraction`` held out as test. Splits, labels and preprocessing:
+    :class:`SequenceDataModule`.
 
-    Channels are standardised with statistics of the training part. Batches are ``(x, lengths, y)`` with
-    ``x`` right-padded to (B, T_max, C).
+    Raises:
+        ConfigError: both or neither of ``name`` and ``path``; an unknown ``name``; a missing file or folder, a
+            wrong extension (here); a file that is not a UEA/UCR classification file (in :meth:`setup`).
     """
-
-    collate_fn = staticmethod(pad_collate)
 
     def __init__(
         self,
-        name: str = "BasicMotions",
+        name: Optional[str] = None,
+        path: Optional[str] = None,
+        test_path: Optional[str] = None,
         val_fraction: float = 0.2,
+        test_fraction: float = 0.2,
         batch_size: int = 10,
         eval_batch_size: int = 64,
         num_workers: int = 0,
         standardize: bool = True,
         seed: int = 0,
     ) -> None:
-        super().__init__()
-        check_bundled_name(name)
-        if batch_size <= 0:
-            raise ConfigError(f"dataset.batch_size must be > 0, got {batch_size}")
+        super().__init__(val_fraction, test_fraction, batch_size, eval_batch_size, num_workers, standardize, seed)
+        self.train_file, self.test_file = ts_files(name, path, test_path)
+        if self.train_file is None:
+            check_bundled_name(str(name))
         self.save_hyperparameters(logger=False)
-        self.train_set: Optional[SequenceDataset] = None
-        self.val_set: Optional[SequenceDataset] = None
-        self.test_set: Optional[SequenceDataset] = None
-        self.class_names: list[str] = []
-        self.input_dim = 0
 
-    @property
-    def num_classes(self) -> int:
-        """Number of classes (after :meth:`setup`)."""
-        return len(self.class_names)
-
-    def setup(self, stage: Optional[str] = None) -> None:
-        """Load and split once; later calls are no-ops."""
-        if self.train_set is not None:
-            return
+    def load_splits(self) -> dict[str, SequenceSplit]:
+        """The bundled dataset's TRAIN and TEST files, or the user's training file and its test file if any."""
         hp = self.hparams
-        train = load_bundled(hp.name, "train")
-        test = load_bundled(hp.name, "test")
-        self.class_names = sorted(set(train.labels.tolist()))
-        unknown = sorted(set(test.labels.tolist()) - set(self.class_names))
-        if unknown:
-            raise ConfigError(f"dataset {hp.name!r}: test labels {unknown} never occur in its train split")
-        index = {c: i for i, c in enumerate(self.class_names)}
-        y_train = np.array([index[c] for c in train.labels])
-        y_test = np.array([index[c] for c in test.labels])
-        kept, held = stratified_split(train.labels, hp.val_fraction, hp.seed)
-        fit_seqs = [train.sequences[i] for i in kept]
-        if hp.standardize:
-            mean, std = channel_stats(fit_seqs)
-        else:
-            mean, std = np.zeros(1, np.float32), np.ones(1, np.float32)
-
-        def norm(seqs: list[np.ndarray]) -> list[np.ndarray]:
-            return [(s - mean) / std for s in seqs]
-
-        self.input_dim = int(train.sequences[0].shape[1])
-        self.train_set = SequenceDataset(norm(fit_seqs), y_train[kept])
-        self.val_set = SequenceDataset(norm([train.sequences[i] for i in held]), y_train[held])
-        self.test_set = SequenceDataset(norm(test.sequences), y_test)
+        if self.train_file is None:
+            return {"train": load_bundled(hp.name, "train"), "test": load_bundled(hp.name, "test")}
+        parts = {"train": load_ts_file(self.train_file, f"dataset.path={self.train_file}")}
+        if self.test_file is not None:
+            key = "dataset.test_path" if hp.test_path else "the test file of dataset.path"
+            parts["test"] = load_ts_file(self.test_file, f"{key}={self.test_file}")
+        return parts

@@ -1,0 +1,210 @@
+"""What the sequence DataModules share (aeon-bundled sets, ``.ts``/``.arff`` files, ``.npz`` arrays): the test and
+validation splits, the label mapping, the input statistics, and the per-sequence preprocessing.
+
+Subclasses only load: :meth:`SequenceDataModule.load_splits` returns the train split and, when the data has
+them, test and val splits. Everything after that is here, the same for every source:
+
+1. no test split: a stratified ``test_fraction`` of the training data is held out (seeded with
+   ``TEST_SPLIT_SEED``, the same for every run seed, so runs of different seeds are tested on the same samples);
+2. no val split: a stratified ``val_fraction`` of the rest is held out (seeded with ``seed``);
+3. labels -> class indices in sorted order (numeric for int labels, lexicographic for strings), from the
+   training labels; a val or test label that never occurs in training is an error;
+4. per channel, the training part's mean and std (NaNs ignored);
+5. :meth:`SequenceDataModule.preprocess` on every split: NaN -> that channel's training mean, then
+   ``(x - mean) / std`` (so an imputed value is 0 after standardisation).
+
+:meth:`SequenceDataModule.dataset_info` is what the run folder's ``classes.json`` holds: the class names in the
+order of the model's outputs and the numbers of step 5, which an exported model's input needs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+import numpy as np
+
+from har_vib.data.sequence_files import SequenceSplit
+from har_vib.data.sequences import SequenceDataset, channel_stats, pad_collate, stratified_split
+from har_vib.datamodules.base import ClassificationDataModule
+from har_vib.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DATASET_INFO_FILE = "classes.json"
+TEST_SPLIT_SEED = 0
+
+
+def _carve(split: SequenceSplit, fraction: float, seed: int, what: str, key: str) -> tuple[SequenceSplit, ...]:
+    """``(kept, held out)``: ``fraction`` of every class held out for the ``what`` split, seeded. A class of a
+    single sample cannot be in both parts: ConfigError naming it."""
+    where = " left for training" if what == "validation" else ""
+    if fraction > 0:
+        values, counts = np.unique(split.labels, return_counts=True)
+        single = [str(v) for v, k in zip(values.tolist(), counts.tolist()) if k < 2]
+        if single:
+            raise ConfigError(
+                f"{split.source}: class {', '.join(map(repr, single[:5]))} has a single sample{where}, but the "
+                f"stratified {what} split ({key}={fraction}) needs at least 2 of every class; add samples of it or "
+                "drop it"
+            )
+    kept, held = stratified_split(split.labels, fraction, seed)
+    return split.subset(kept), split.subset(held)
+
+
+class SequenceDataModule(ClassificationDataModule):
+    """Train / val / test from :meth:`load_splits`, preprocessed (see the module docstring). Batches are
+    ``(x, lengths, y)``: ``x`` (B, T_max, C) float32 right-padded with zeros, ``lengths`` (B,) int64, ``y`` (B,)
+    class indices.
+
+    Args:
+        val_fraction: share of every class of the training data held out for validation when the data has no
+            val split; in [0, 1).
+        test_fraction: share of every class held out for testing when the data has no test split; in (0, 1).
+        standardize: standardise channels with the training part's statistics (NaNs are imputed either way).
+    """
+
+    collate_fn = staticmethod(pad_collate)
+
+    def __init__(
+        self,
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.2,
+        batch_size: int = 10,
+        eval_batch_size: int = 64,
+        num_workers: int = 0,
+        standardize: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if batch_size <= 0:
+            raise ConfigError(f"dataset.batch_size must be > 0, got {batch_size}")
+        if not 0.0 <= val_fraction < 1.0:
+            raise ConfigError(f"dataset.val_fraction={val_fraction}: must be in [0, 1), e.g. 0.2")
+        if not 0.0 < test_fraction < 1.0:
+            raise ConfigError(f"dataset.test_fraction={test_fraction}: must be in (0, 1), e.g. 0.2")
+        self.train_set: Optional[SequenceDataset] = None
+        self.val_set: Optional[SequenceDataset] = None
+        self.test_set: Optional[SequenceDataset] = None
+        self.class_names: list[str] = []
+        self.input_dim = 0
+        self.mean = np.zeros(0, np.float32)  # (C,) subtracted from every step
+        self.std = np.ones(0, np.float32)  # (C,) divided by
+        self.fill = np.zeros(0, np.float32)  # (C,) what NaN becomes, before standardisation
+        self.sources: dict[str, str] = {}
+        self.sizes: dict[str, int] = {}
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (after :meth:`setup`)."""
+        return len(self.class_names)
+
+    def load_splits(self) -> dict[str, SequenceSplit]:
+        """``{"train": ...}`` plus ``"test"`` and ``"val"`` when the data has them (else they are carved out)."""
+        raise NotImplementedError
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        """Load, split, map labels, fit the statistics and preprocess, once; later calls are no-ops.
+
+        Raises:
+            ConfigError: naming the file: a class with one sample where a split needs two, a single class,
+                val/test labels unknown to training, splits with different channel counts.
+        """
+        if self.train_set is not None:
+            return
+        hp = self.hparams
+        parts = self.load_splits()
+        train, test, val = parts["train"], parts.get("test"), parts.get("val")
+        if test is None:
+            train, test = _carve(train, hp.test_fraction, TEST_SPLIT_SEED, "test", "dataset.test_fraction")
+            test.source = f"{train.source} (held out: no test file)"
+            log.info(
+                "%s has no test split: a stratified %g%% of every class (%d sequences, seed %d) is held out as test",
+                train.source,
+                100 * hp.test_fraction,
+                len(test),
+                TEST_SPLIT_SEED,
+            )
+        if val is None:
+            train, val = _carve(train, hp.val_fraction, int(hp.seed), "validation", "dataset.val_fraction")
+        splits = {"train": train, "val": val, "test": test}
+        channels = {name: {int(s.shape[1]) for s in split.sequences} for name, split in splits.items()}
+        if len(set().union(*channels.values())) > 1:
+            seen = ", ".join(f"{splits[k].source}: {sorted(v)}" for k, v in channels.items() if v)
+            raise ConfigError(f"the splits' sequences have different channel counts ({seen}); they must all match")
+        classes = np.unique(train.labels)
+        if len(classes) < 2:
+            raise ConfigError(
+                f"{train.source}: its training part has a single class ({classes.tolist()}); a classifier needs 2+"
+            )
+        self.class_names = [str(c) for c in classes.tolist()]
+        index = {c: i for i, c in enumerate(classes.tolist())}
+        for name in ("val", "test"):
+            unknown = sorted({str(c) for c in splits[name].labels.tolist() if c not in index})
+            if unknown:
+                raise ConfigError(
+                    f"{splits[name].source}: {name} labels {unknown[:10]} never occur in the training data "
+                    f"({train.source}, classes {self.class_names[:10]}); drop those samples or add training ones"
+                )
+        self.fill, std = channel_stats(train.sequences)
+        self.mean = self.fill if hp.standardize else np.zeros_like(self.fill)
+        self.std = std if hp.standardize else np.ones_like(std)
+        self.input_dim = int(train.sequences[0].shape[1])
+        self.sources = {name: split.source for name, split in splits.items()}
+        self.sizes = {name: len(split) for name, split in splits.items()}
+        imputed = {name: int(sum(np.isnan(s).sum() for s in split.sequences)) for name, split in splits.items()}
+        if any(imputed.values()):
+            log.info(
+                "NaN values imputed with their channel's training mean (0 after standardisation): %s",
+                ", ".join(f"{name} {count}" for name, count in imputed.items()),
+            )
+        ready = {}
+        for name, split in splits.items():
+            targets = np.array([index[c] for c in split.labels.tolist()], dtype=np.int64)
+            done = self.preprocess(SequenceSplit(split.sequences, targets, split.source))
+            ready[name] = SequenceDataset(done.sequences, done.labels)
+        self.train_set, self.val_set, self.test_set = ready["train"], ready["val"], ready["test"]
+        lengths = [len(s) for s in train.sequences]
+        log.info(
+            "data: %d train / %d val / %d test sequences, %d channel(s), %d..%d steps, %d classes",
+            len(train),
+            len(val),
+            len(test),
+            self.input_dim,
+            min(lengths),
+            max(lengths),
+            self.num_classes,
+        )
+
+    def preprocess(self, split: SequenceSplit) -> SequenceSplit:
+        """The per-sequence preprocessing, the same for train, val and test, and what a user of the exported model
+        must do to its input (:meth:`dataset_info` holds the numbers): each (T_i, C) sequence gets NaN -> ``fill``
+        (the channel's training mean), then ``(x - mean) / std``. ``split.labels`` are class indices (N,) and are
+        carried along, so a step that turns one sequence into several returns each one's label with it.
+
+        Returns:
+            A new split of (T_i, C) float32 sequences; ``split`` is left as it was.
+        """
+        out = []
+        for seq in split.sequences:
+            filled = np.where(np.isnan(seq), self.fill, seq)
+            out.append(((filled - self.mean) / self.std).astype(np.float32))
+        return SequenceSplit(out, split.labels, split.source)
+
+    def dataset_info(self) -> dict[str, Any]:
+        """``classes.json``: ``classes`` (output index -> name), the input's channel count and the preprocessing
+        numbers (each (C,) lists), where each split came from and its size. Call after :meth:`setup`."""
+        if self.train_set is None:
+            raise RuntimeError("call setup() before dataset_info()")
+        return {
+            "classes": self.class_names,
+            "channels": self.input_dim,
+            "preprocess": "x[isnan(x)] = fill (per channel); x = (x - mean) / std; x: (B, T, C) float32 padded "
+            "right, with lengths (B,) int64",
+            "fill": self.fill.tolist(),
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "standardize": bool(self.hparams.standardize),
+            "sources": self.sources,
+            "sizes": self.sizes,
+        }
