@@ -12,6 +12,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from har_vib.errors import ConfigError
+from har_vib.factorised_size import DEFAULT_REFUSE_SIZE_RATIO, lstm_input_map_size, refuse_pointless
 
 _MISSING = object()
 
@@ -41,6 +42,12 @@ _RULES: list[tuple[str, str, Callable[[Any], bool], str]] = [
     ),
     ("model.weight_decay", "a number >= 0", lambda v: _is_number(v) and v >= 0, "model.weight_decay=0"),
     ("model.net.hidden_size", "a whole number >= 1", lambda v: _is_int(v) and v >= 1, "model.net.hidden_size=128"),
+    (
+        "model.net.refuse_size_ratio",
+        "null (never refuse) or a number >= 1 (refuse a factorised layer this many times its dense size)",
+        lambda v: v is None or (_is_number(v) and v >= 1),
+        "model.net.refuse_size_ratio=2.0",
+    ),
     ("dataset.frames", "a whole number >= 1", lambda v: _is_int(v) and v >= 1, "dataset.frames=8"),
     ("dataset.batch_size", "a whole number >= 1", lambda v: _is_int(v) and v >= 1, "dataset.batch_size=32"),
     (
@@ -85,10 +92,27 @@ def check_run_config(cfg: DictConfig) -> None:
             continue  # train=false: no epochs are run
         if not ok(value):
             raise ConfigError(f"{key}={value!r}: must be {must}; e.g. {fix}")
+    _check_factorised_size(cfg)
     _check_sequence_files(cfg)
     _check_teacher(cfg)
     _check_backbone_fits_dataset(cfg)
     _check_backbone_weights(cfg)
+
+
+def _check_factorised_size(cfg: DictConfig) -> None:
+    """A TT/TR-LSTM whose factorised input map is ``model.net.refuse_size_ratio`` times (or more) the size of the
+    dense matrix it replaces is refused now, when the config fixes the input size (``model.net.in_modes``);
+    otherwise the model refuses it when built, once the data gives the input size (before training)."""
+    net = _get(cfg, "model.net")
+    if not isinstance(net, DictConfig) or net.get("ranks") is None or not net.get("in_modes"):
+        return
+    ranks, in_modes = list(net.ranks), list(net.in_modes)
+    hidden_modes = list(net.hidden_modes) if net.get("hidden_modes") else None
+    try:
+        size = lstm_input_map_size(math.prod(in_modes), int(net.get("hidden_size", 256)), ranks, in_modes, hidden_modes)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"model.net.ranks={ranks}, in_modes={in_modes}, hidden_modes={hidden_modes}: {err}") from None
+    refuse_pointless(size, net.get("refuse_size_ratio", DEFAULT_REFUSE_SIZE_RATIO))
 
 
 _SEQUENCE_TARGETS = ("TimeSeriesDataModule", "ArrayDataModule")

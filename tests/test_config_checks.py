@@ -23,11 +23,12 @@ from tests.test_train import _run_train
         ("trainer.max_epochs=0", r"trainer.max_epochs=0: .* 0 would export an untrained model"),
         ("model.lr=0", r"model.lr=0: must be a number > 0"),
         ("callbacks.prune_export.distill.alpha=2", r"distill.alpha=2: must be a number in \[0, 1\]"),
+        ("model=tt_lstm model.net.refuse_size_ratio=0.5", r"model.net.refuse_size_ratio=0.5: must be null .* >= 1"),
     ],
 )
 def test_bad_values_are_refused_before_any_work(tiny_cfg, tmp_path: Path, override: str, message: str):
     with pytest.raises(ConfigError, match=message):
-        train(tiny_cfg(override))
+        train(tiny_cfg(*override.split()))
     assert not any(tmp_path.glob("*.json")) and not (tmp_path / "checkpoints").exists()
 
 
@@ -36,6 +37,24 @@ def test_the_command_line_gets_one_line_and_no_traceback(tmp_path: Path):
     assert proc.returncode != 0
     assert "beta='abc': must be a number >= 0 (the weight of the KL term); e.g. beta=1e-5" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_factorised_layer_far_larger_than_dense_is_refused_before_training(tiny_cfg, tmp_path: Path):
+    """TT/TR ranks that make the "compressed" input map 2x (model.net.refuse_size_ratio) or more the dense matrix:
+    refused by the config checks when model.net.in_modes fixes the input size (no data read), else when the model
+    is built from the data's input size; either way before any training, naming both counts and smaller ranks."""
+    from har_vib.config_checks import check_run_config
+
+    fixed = ("model=tt_lstm", "model.net.in_modes=[3,2]", "model.net.ranks=[1,64,1]")
+    with pytest.raises(ConfigError, match=r"3,328 parameters vs 192 .* e.g. model.net.ranks=\[1,"):
+        check_run_config(tiny_cfg(*fixed))
+    for model, ranks in (("tt_lstm", "[1,64,64,1]"), ("tr_lstm", "[8,8,8,8]")):
+        with pytest.raises(ConfigError, match=r"rnn.weight_ih of the T[TR]-LSTM .*refuse_size_ratio=null"):
+            train(tiny_cfg(f"model={model}", f"model.net.ranks={ranks}"))
+    assert not any(tmp_path.glob("*.json")) and not (tmp_path / "checkpoints").exists()
+    check_run_config(tiny_cfg(*fixed, "model.net.refuse_size_ratio=null"))  # warn only: accepted
+    with pytest.raises(ConfigError, match=r"model.net.ranks=\[1, 4, 4, 4, 1\], in_modes=\[3, 2\].*d\+1 ranks"):
+        check_run_config(tiny_cfg("model=tt_lstm", "model.net.in_modes=[3,2]"))  # 4 cores for 2 modes
 
 
 def test_max_epochs_zero_is_fine_without_training(tiny_cfg):

@@ -57,6 +57,10 @@ def _naive_report(net: SequenceClassifier) -> dict[str, Any]:
     report["total_params_before"] = report["total_params_after"] = deployable_param_count(net)
     weight_ih = getattr(rnn, "weight_ih", None)
     report["method"] = "none" if weight_ih is None else ("tensor_ring" if weight_ih.is_ring else "tensor_train")
+    if hasattr(rnn, "size_report"):  # a factorised layer: whether it is larger than the dense one, both counts
+        report.update(rnn.size_report())
+        if report["factorised_larger_than_dense"]:
+            log.warning("compression_ratio %.3g < 1: %s", report["compression_ratio"], weight_ih.size.describe())
     return report
 
 

@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 from torch import nn
 
+from har_vib.factorised_size import DEFAULT_REFUSE_SIZE_RATIO, lstm_input_map_size, refuse_pointless
 from har_vib.models.registry import register_model
 from har_vib.models.sequence_classifier import SequenceClassifier, make_head
 from har_vib.models.temporal_segments import TemporalSegmentPool
@@ -131,7 +132,11 @@ def _tensorized(
     ranks: Sequence[int],
     in_modes: Optional[Sequence[int]],
     hidden_modes: Optional[Sequence[int]],
+    refuse_size_ratio: Optional[float],
 ) -> SequenceClassifier:
+    """Raises :class:`~har_vib.errors.ConfigError` before building a factorised map ``refuse_size_ratio`` times
+    (or more) the size of its dense matrix; a smaller excess is a warning (:class:`TensorizedLinear`)."""
+    refuse_pointless(lstm_input_map_size(input_size, hidden_size, ranks, in_modes, hidden_modes), refuse_size_ratio)
     return SequenceClassifier(
         rnn=TensorizedLSTM(input_size, hidden_size, ranks, in_modes, hidden_modes),
         head=make_head(hidden_size, num_classes, head_hidden),
@@ -149,9 +154,16 @@ def tt_lstm(
     ranks: Sequence[int] = (1, 4, 4, 4, 1),
     in_modes: Optional[Sequence[int]] = None,
     hidden_modes: Optional[Sequence[int]] = None,
+    refuse_size_ratio: Optional[float] = DEFAULT_REFUSE_SIZE_RATIO,
 ) -> SequenceClassifier:
-    """TT-LSTM: input-to-hidden matrix in tensor-train form (modes factorised evenly unless given)."""
-    return _tensorized(input_size, num_classes, hidden_size, dropout, head_hidden, ranks, in_modes, hidden_modes)
+    """TT-LSTM: input-to-hidden matrix in tensor-train form (modes factorised evenly unless given).
+
+    ``refuse_size_ratio``: refuse (:class:`~har_vib.errors.ConfigError`) when the factorised map holds at least
+    this many times the parameters of the dense matrix it replaces; None: only warn.
+    """
+    return _tensorized(
+        input_size, num_classes, hidden_size, dropout, head_hidden, ranks, in_modes, hidden_modes, refuse_size_ratio
+    )
 
 
 @register_model
@@ -164,9 +176,16 @@ def tr_lstm(
     ranks: Sequence[int] = (4, 4, 4, 4, 4),
     in_modes: Optional[Sequence[int]] = None,
     hidden_modes: Optional[Sequence[int]] = None,
+    refuse_size_ratio: Optional[float] = DEFAULT_REFUSE_SIZE_RATIO,
 ) -> SequenceClassifier:
-    """TR-LSTM: input-to-hidden matrix in tensor-ring form (first rank = last rank)."""
-    return _tensorized(input_size, num_classes, hidden_size, dropout, head_hidden, ranks, in_modes, hidden_modes)
+    """TR-LSTM: input-to-hidden matrix in tensor-ring form (first rank = last rank).
+
+    ``refuse_size_ratio``: refuse (:class:`~har_vib.errors.ConfigError`) when the factorised map holds at least
+    this many times the parameters of the dense matrix it replaces; None: only warn.
+    """
+    return _tensorized(
+        input_size, num_classes, hidden_size, dropout, head_hidden, ranks, in_modes, hidden_modes, refuse_size_ratio
+    )
 
 
 @register_model

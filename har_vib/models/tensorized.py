@@ -13,36 +13,46 @@ implementation is used instead of tensorly-torch or tednet: the forward is ~20 l
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
 
+from har_vib.factorised_size import FactorisedSize, balanced_factors, lstm_input_map_size
 
-def balanced_factors(n: int, d: int) -> list[int]:
-    """``d`` factors of ``n`` (1s allowed) as equal as greedy prime assignment gets them, largest first."""
-    if n < 1 or d < 1:
-        raise ValueError(f"need n >= 1 and d >= 1, got n={n}, d={d}")
-    primes, rest, p = [], n, 2
-    while p * p <= rest:
-        while rest % p == 0:
-            primes.append(p)
-            rest //= p
-        p += 1
-    if rest > 1:
-        primes.append(rest)
-    factors = [1] * d
-    for prime in sorted(primes, reverse=True):
-        factors[factors.index(min(factors))] *= prime
-    return sorted(factors, reverse=True)
+__all__ = ["TensorizedLSTM", "TensorizedLinear", "balanced_factors"]
+
+log = logging.getLogger(__name__)
 
 
 class TensorizedLinear(nn.Module):
-    """``y = x W`` with ``W`` (``prod(in_modes) x prod(out_modes)``) in tensor-train or tensor-ring form."""
+    """``y = x W`` with ``W`` (``prod(in_modes) x prod(out_modes)``) in tensor-train or tensor-ring form.
 
-    def __init__(self, in_modes: Sequence[int], out_modes: Sequence[int], ranks: Sequence[int]) -> None:
+    Args:
+        in_modes, out_modes: ``m_1..m_d`` and ``n_1..n_d``; ranks: ``r_0..r_d`` with ``r_0 = r_d``.
+        name: what the map is, in the size warning (``"rnn.weight_ih of the TT-LSTM"``).
+        shared_params: parameters the layer holding this map has besides it (whole-layer counts in the warning).
+        ranks_key: the setting that sets ``ranks``, named in the warning's advice.
+
+    A map whose cores hold at least as many parameters as the dense matrix is logged as a warning (one line:
+    :meth:`FactorisedSize.describe`); :attr:`size` keeps the counts.
+
+    Raises:
+        ValueError: the modes and ranks do not fit, or ``r_0 != r_d``.
+    """
+
+    def __init__(
+        self,
+        in_modes: Sequence[int],
+        out_modes: Sequence[int],
+        ranks: Sequence[int],
+        name: str = "TensorizedLinear",
+        shared_params: int = 0,
+        ranks_key: str = "ranks",
+    ) -> None:
         super().__init__()
         d = len(in_modes)
         if len(out_modes) != d or len(ranks) != d + 1:
@@ -50,6 +60,9 @@ class TensorizedLinear(nn.Module):
         if ranks[0] != ranks[-1]:
             raise ValueError(f"the first and last rank must be equal (1: train, R: ring), got {ranks}")
         self.in_modes, self.out_modes, self.ranks = list(in_modes), list(out_modes), list(ranks)
+        self.size = FactorisedSize(name, tuple(in_modes), tuple(out_modes), tuple(ranks), shared_params, ranks_key)
+        if self.size.larger_than_dense:
+            log.warning("factorised layer larger than the dense one it replaces: %s", self.size.describe())
         self.in_features, self.out_features = math.prod(in_modes), math.prod(out_modes)
         self.cores = nn.ParameterList(
             nn.Parameter(torch.empty(ranks[k], in_modes[k], out_modes[k], ranks[k + 1])) for k in range(d)
@@ -98,6 +111,10 @@ class TensorizedLSTM(nn.Module):
     """Single-layer batch-first LSTM whose input-to-hidden map is a :class:`TensorizedLinear`.
 
     Same interface as ``nn.LSTM(batch_first=True)``: returns ``(outputs, (h_n, c_n))``; gate order i, f, g, o.
+    ``ranks_key`` names the setting of ``ranks`` in the warning a map larger than its dense matrix gets.
+
+    Raises:
+        ValueError: the modes do not multiply to the sizes, or the ranks do not fit the modes.
     """
 
     def __init__(
@@ -107,19 +124,15 @@ class TensorizedLSTM(nn.Module):
         ranks: Sequence[int],
         in_modes: Optional[Sequence[int]] = None,
         hidden_modes: Optional[Sequence[int]] = None,
+        ranks_key: str = "model.net.ranks",
     ) -> None:
         super().__init__()
-        d = len(ranks) - 1
-        in_modes = list(in_modes) if in_modes else balanced_factors(input_size, d)
-        hidden_modes = list(hidden_modes) if hidden_modes else balanced_factors(hidden_size, d)
-        if math.prod(in_modes) != input_size or math.prod(hidden_modes) != hidden_size:
-            raise ValueError(
-                f"modes must multiply to the sizes: prod{tuple(in_modes)} vs input {input_size}, "
-                f"prod{tuple(hidden_modes)} vs hidden {hidden_size}"
-            )
-        out_modes = [4 * hidden_modes[0], *hidden_modes[1:]]  # the first output mode carries the 4 gates
+        # modes factorised evenly unless given; the first output mode carries the 4 gates
+        size = lstm_input_map_size(input_size, hidden_size, ranks, in_modes, hidden_modes, ranks_key)
         self.input_size, self.hidden_size = input_size, hidden_size
-        self.weight_ih = TensorizedLinear(in_modes, out_modes, ranks)
+        self.weight_ih = TensorizedLinear(
+            size.in_modes, size.out_modes, ranks, size.layer, size.shared_params, ranks_key
+        )
         self.bias_ih = nn.Parameter(torch.zeros(4 * hidden_size))
         self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
         self.bias_hh = nn.Parameter(torch.zeros(4 * hidden_size))
@@ -131,6 +144,10 @@ class TensorizedLSTM(nn.Module):
         """Parameters of the dense ``nn.LSTM`` this layer replaces (two bias vectors)."""
         h = self.hidden_size
         return 4 * h * (h + self.input_size) + 8 * h
+
+    def size_report(self) -> dict[str, Any]:
+        """``compression.json``'s ``factorised_larger_than_dense`` and the counts of the factorised map."""
+        return self.weight_ih.size.report()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         b = x.shape[0]

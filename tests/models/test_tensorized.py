@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 
 import pytest
 import torch
 from torch import nn
 
+from har_vib.errors import ConfigError
 from har_vib.models import create_model
 from har_vib.models.tensorized import TensorizedLinear, TensorizedLSTM, balanced_factors
 
@@ -74,11 +76,64 @@ def test_balanced_factors_and_bad_modes():
 
 def test_registered_models_train_and_script():
     torch.manual_seed(0)
-    for name in ("tt_lstm", "tr_lstm"):
-        model = create_model(name, input_size=6, num_classes=3, hidden_size=8)
+    # ring ranks 2 at this tiny size: the default ranks 4 make a ring 2.6x the dense 6x32 matrix (refused)
+    for name, ranks in (("tt_lstm", (1, 4, 4, 4, 1)), ("tr_lstm", (2, 2, 2, 2, 2))):
+        model = create_model(name, input_size=6, num_classes=3, hidden_size=8, ranks=ranks)
         loss = model(torch.randn(4, 5, 6)).logsumexp(-1).mean()
         loss.backward()
         assert all(p.grad is not None for p in model.parameters())
         scripted = torch.jit.script(model.eval())
         x = torch.randn(2, 5, 6)
         assert torch.allclose(scripted(x), model(x), atol=1e-6)
+
+
+def _size_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "larger than the dense one" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    ("name", "ranks", "counts"),
+    [
+        ("tt_lstm", [1, 64, 64, 1], "19,584 parameters vs 384 for the dense 6x64 matrix"),
+        ("tr_lstm", [8, 8, 8, 8], "3,456 parameters vs 384 for the dense 6x64 matrix"),
+    ],
+    ids=["train", "ring"],
+)
+def test_factorised_map_larger_than_dense_warns_in_one_line_and_reports(caplog, name, ranks, counts):
+    """Large ranks on small sizes: the "compressed" layer is bigger than the nn.LSTM it replaces. One warning line
+    names the layer, both counts, the ranks and smaller ranks; the layer's report says so with both counts."""
+    with caplog.at_level(logging.WARNING):
+        model = create_model(name, input_size=6, num_classes=3, hidden_size=16, ranks=ranks, refuse_size_ratio=None)
+    (line,) = _size_warnings(caplog)
+    assert "rnn.weight_ih" in line and counts in line and f"ranks {ranks}" in line
+    assert "the whole layer" in line and "model.net.ranks=[" in line
+    report = model.rnn.size_report()
+    assert report["factorised_larger_than_dense"] is True
+    assert report["factorised"]["params"] == sum(c.numel() for c in model.rnn.weight_ih.cores)
+    assert report["factorised"]["dense_params"] == 6 * 4 * 16
+    suggested = model.rnn.weight_ih.size.smaller_ranks()
+    assert suggested is not None
+    smaller = TensorizedLSTM(6, 16, suggested)
+    assert smaller.weight_ih.size.params < 6 * 4 * 16  # the advice compresses
+
+
+@pytest.mark.parametrize(("name", "ranks"), [("tt_lstm", [1, 64, 64, 1]), ("tr_lstm", [8, 8, 8, 8])])
+def test_factorised_map_twice_the_dense_size_is_refused_by_default(name, ranks):
+    with pytest.raises(ConfigError, match=r"rnn.weight_ih .*set model.net.refuse_size_ratio=null to train it anyway"):
+        create_model(name, input_size=6, num_classes=3, hidden_size=16, ranks=ranks)
+    # just under the ratio: built, with the warning
+    model = create_model(name, input_size=6, num_classes=3, hidden_size=16, ranks=ranks, refuse_size_ratio=1e9)
+    assert model.rnn.size_report()["factorised_larger_than_dense"] is True
+
+
+def test_any_tensorized_map_warns_and_smaller_ones_do_not(caplog):
+    with caplog.at_level(logging.WARNING):
+        big = TensorizedLinear([2, 2], [2, 2], [1, 8, 1], name="probe map")  # 64 core parameters vs 16
+        TensorizedLinear([8, 20, 20, 18], [16, 4, 4, 4], [1, 4, 4, 4, 1])  # the paper's: 3,360 vs 58,982,400
+        TensorizedLSTM(12, 4, [1, 3, 1], [3, 4], [2, 2])  # 96 vs 192
+    (line,) = _size_warnings(caplog)
+    assert line.startswith("factorised layer larger than the dense one it replaces: probe map")
+    assert "64 parameters vs 16" in line
+    assert big.size.larger_than_dense and big.size.kind == "tensor_train"
+    one_core = TensorizedLinear([4], [4], [1, 1])  # a single core is the dense matrix itself: no ranks compress
+    assert one_core.size.smaller_ranks() is None and "more modes" in one_core.size.advice()
