@@ -36,6 +36,7 @@ from har_vib.encoders.sites import ChannelSite, find_sites, hook_bn_output
 from har_vib.errors import ConfigError
 from har_vib.features.backbones import FrameEncoder
 from har_vib.features.extract import ClipSource
+from har_vib.hrel.checks import check_activations, check_labels
 from har_vib.hrel.entropy import kernel_width_by_alignment, label_gram
 from har_vib.hrel.relevance import batch_relevance
 
@@ -176,20 +177,23 @@ def site_relevance(
     sigma: dict[str, float] = {}
     batches = 0
     try:
-        for batch in loader:
+        for index, batch in enumerate(loader):
             if not batch:
                 continue
             for stream in module.heads:
                 x = torch.cat([module.encoder.preprocess(clip[stream].to(module.device)) for clip, _ in batch])
                 y = torch.tensor([label for clip, label in batch for _ in range(len(clip[stream]))])
+                check_labels(y, num_classes, index)
                 captured.clear()
                 backbone(x)
                 k_y = label_gram(y.to(x.device), num_classes)
                 for site in multipliers.sites:
                     maps = captured[site.conv].float()
-                    best = kernel_width_by_alignment(maps.flatten(1), k_y)
+                    layer = f"{site.conv} ({stream} frames; a sample is a frame of the batch's clips)"
+                    check_activations(maps, layer, index, unit="channel")
+                    best = kernel_width_by_alignment(maps.flatten(1), k_y, layer=layer)
                     sigma[site.conv] = best if site.conv not in sigma else 0.9 * sigma[site.conv] + 0.1 * best
-                    score = batch_relevance(maps, y, sigma[site.conv], num_classes).cpu()
+                    score = batch_relevance(maps, y, sigma[site.conv], num_classes, layer, index).cpu()
                     sums[site.conv] = sums.get(site.conv, 0) + score
                 batches += 1
     finally:

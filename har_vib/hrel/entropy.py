@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from har_vib.hrel.checks import HRelInputError, check_activations
+
 LABEL_SIGMA = 0.1  # HRel's label kernel width: K_y is (numerically) the same-class indicator
 
 
@@ -35,7 +37,18 @@ def normalize_gram(k: torch.Tensor) -> torch.Tensor:
 
 
 def matrix_entropy(a: torch.Tensor) -> torch.Tensor:
-    """``-sum lambda log2 lambda`` of the normalised Gram matrices ``a`` (..., n, n), in bits."""
+    """``-sum lambda log2 lambda`` of the normalised Gram matrices ``a`` (..., n, n), in bits.
+
+    Raises:
+        HRelInputError: a matrix holds NaN/inf (from non-finite inputs): its index in the batch is named.
+    """
+    finite = torch.isfinite(a).flatten(-2).all(-1)
+    if not bool(finite.all()):
+        bad = torch.nonzero(~finite.reshape(-1), as_tuple=False).flatten().tolist()
+        raise HRelInputError(
+            f"matrix_entropy: Gram matrices {bad[:8]} of the batch (flattened; the filter index in a batch of "
+            "filters) hold NaN/inf, from non-finite inputs; check the activations (har_vib.hrel.checks)"
+        )
     lam = torch.linalg.eigvalsh(a.double()).clamp(min=0.0)
     terms = torch.where(lam > 0, lam * torch.log2(torch.where(lam > 0, lam, torch.ones_like(lam))), 0.0)
     return -terms.sum(-1)
@@ -51,10 +64,17 @@ def mutual_information(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return matrix_entropy(a) + matrix_entropy(b) - joint_entropy(a, b)
 
 
-def kernel_width_by_alignment(x: torch.Tensor, k_y: torch.Tensor, points: int = 100) -> float:
+def kernel_width_by_alignment(
+    x: torch.Tensor, k_y: torch.Tensor, points: int = 100, layer: str = "the activations"
+) -> float:
     """HRel's width rule: the ``sigma`` in ``linspace(0.3, 10 * mean pairwise distance, points)`` whose Gram
     matrix of ``x`` (n, p) best aligns with the label Gram ``k_y``:
-    ``2 log2(tr(K K_y) / (||K||_F ||K_y||_F))`` maximal."""
+    ``2 log2(tr(K K_y) / (||K||_F ||K_y||_F))`` maximal.
+
+    Raises:
+        HRelInputError: ``x`` is not finite (the columns and samples named; ``layer`` names ``x`` in the message).
+    """
+    check_activations(x.flatten(1), layer, unit="column")
     x = x.double().flatten(1)
     d = torch.cdist(x, x)
     top = max(10.0 * float(d.mean()), 0.31)

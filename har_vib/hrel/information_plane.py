@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from har_vib.hrel.checks import check_activations, check_labels, module_name  # noqa: E402
 from har_vib.hrel.entropy import (  # noqa: E402
     gram_matrix,
     kernel_width_by_alignment,
@@ -30,9 +31,16 @@ INPUT_SIGMA = 8.0
 def information_plane_point(
     net: nn.Module, layers: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor, num_classes: int
 ) -> list[tuple[float, float]]:
-    """``(I(X; T), I(T; Y))`` in bits for the output T of each of ``layers`` on the batch ``(x, y)``."""
+    """``(I(X; T), I(T; Y))`` in bits for the output T of each of ``layers`` on the batch ``(x, y)``.
+
+    Raises:
+        HRelInputError: ``x``, a layer's output (its name, filters/units and samples) or ``y`` is not finite, or a
+            label is not a class index.
+    """
+    check_activations(x, "the probe batch x", unit="channel")
+    check_labels(y, num_classes)
     captured: list[torch.Tensor] = []
-    handles = [layer.register_forward_hook(lambda m, i, o: captured.append(o.detach().flatten(1))) for layer in layers]
+    handles = [layer.register_forward_hook(lambda m, i, o: captured.append(o.detach())) for layer in layers]
     was_training = net.training
     try:
         net.eval()(x)
@@ -43,8 +51,11 @@ def information_plane_point(
     k_y = label_gram(y, num_classes)
     a_x, a_y = normalize_gram(gram_matrix(x.flatten(1), INPUT_SIGMA)), normalize_gram(k_y)
     points = []
-    for t in captured:
-        a_t = normalize_gram(gram_matrix(t, kernel_width_by_alignment(t, k_y)))
+    for layer, t in zip(layers, captured):
+        name = module_name(net, layer)
+        check_activations(t, name, unit="filter" if t.dim() == 4 else "unit")
+        t = t.flatten(1)
+        a_t = normalize_gram(gram_matrix(t, kernel_width_by_alignment(t, k_y, layer=name)))
         points.append((float(mutual_information(a_x, a_t)), float(mutual_information(a_t, a_y))))
     return points
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from har_vib.hrel.checks import check_activations, check_labels, likely_source, module_name
 from har_vib.hrel.entropy import kernel_width_by_alignment, label_gram
 from har_vib.hrel.relevance import batch_relevance
 from har_vib.vibnet.models import IBLeNet5
@@ -28,26 +29,43 @@ log = logging.getLogger(__name__)
 
 @torch.no_grad()
 def conv_maps(net: nn.Module, conv: nn.Conv2d, batches: Iterable) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """``(conv output, labels)`` per ``(x, y)`` batch, the net in eval mode."""
+    """``(conv output, labels)`` per ``(x, y)`` batch, the net in eval mode.
+
+    Raises:
+        HRelInputError: a batch's conv output is not finite: the layer, filters, batch and samples are named, with
+            the probable source (the input, non-finite weights, or an overflow).
+    """
     net.eval()
     device = conv.weight.device
+    name = module_name(net, conv)
     captured: list[torch.Tensor] = []
     handle = conv.register_forward_hook(lambda m, i, o: captured.append(o.detach()))
     try:
-        for x, y in batches:
+        for index, (x, y) in enumerate(batches):
             captured.clear()
             net(x.to(device))
-            yield captured[0], y
+            maps = captured[0]
+            if not bool(torch.isfinite(maps).all()):
+                check_activations(maps, name, index, source=likely_source(net, conv, x))
+            yield maps, y
     finally:
         handle.remove()
 
 
-def layer_width(maps_and_labels: Iterable[tuple[torch.Tensor, torch.Tensor]], num_classes: int) -> float:
+def layer_width(
+    maps_and_labels: Iterable[tuple[torch.Tensor, torch.Tensor]], num_classes: int, layer: str = "the layer"
+) -> float:
     """The layer's kernel width: alignment-optimal on each batch's whole flattened activations, smoothed
-    ``sigma <- 0.9 sigma + 0.1 sigma*`` from the first batch's value."""
+    ``sigma <- 0.9 sigma + 0.1 sigma*`` from the first batch's value.
+
+    Raises:
+        HRelInputError: non-finite activations or labels that are not class indices (``layer`` and the batch named).
+    """
     sigma: Optional[float] = None
-    for maps, y in maps_and_labels:
-        best = kernel_width_by_alignment(maps.flatten(1), label_gram(y.to(maps.device), num_classes))
+    for index, (maps, y) in enumerate(maps_and_labels):
+        check_activations(maps, layer, index)
+        check_labels(y, num_classes, index, layer)
+        best = kernel_width_by_alignment(maps.flatten(1), label_gram(y.to(maps.device), num_classes), layer=layer)
         sigma = best if sigma is None else 0.9 * sigma + 0.1 * best
     if sigma is None:
         raise ValueError("layer_width got no batches")
@@ -55,11 +73,17 @@ def layer_width(maps_and_labels: Iterable[tuple[torch.Tensor, torch.Tensor]], nu
 
 
 def relevance_of(net: nn.Module, conv: nn.Conv2d, batches: list, num_classes: int) -> torch.Tensor:
-    """HRel score of every filter of ``conv``: mean over ``batches`` of I(map; labels), in bits."""
-    sigma = layer_width(conv_maps(net, conv, batches), num_classes)
+    """HRel score of every filter of ``conv``: mean over ``batches`` of I(map; labels), in bits.
+
+    Raises:
+        HRelInputError: a non-finite activation of ``conv`` (its name, the filters, batch and samples, and the
+            probable source) or a label that is not a class index.
+    """
+    name = module_name(net, conv)
+    sigma = layer_width(conv_maps(net, conv, batches), num_classes, name)
     total = None
-    for maps, y in conv_maps(net, conv, batches):
-        scores = batch_relevance(maps, y, sigma, num_classes)
+    for index, (maps, y) in enumerate(conv_maps(net, conv, batches)):
+        scores = batch_relevance(maps, y, sigma, num_classes, name, index)
         total = scores if total is None else total + scores
     return total / len(batches)
 
