@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import time
 from pathlib import Path
@@ -94,6 +95,20 @@ def test_train_every_model_config(tiny_cfg, tmp_path: Path, model: str, logger: 
         assert "test_acc_pruned" not in saved and comp["compression_ratio"] == 1.0
     if logger == "tensorboard":
         assert list(tmp_path.glob("tensorboard/**/events.out.tfevents.*"))
+
+
+@pytest.mark.slow
+def test_a_collapse_names_the_threshold_in_force(tiny_cfg, tmp_path: Path, caplog):
+    """model.net.ib.threshold=50 prunes every unit: the warning and compression.json name that threshold with its
+    value (not only beta and the IB learning rate), beta and model.ib_lr with theirs, and the sites' ranges."""
+    with caplog.at_level(logging.WARNING, logger="har_vib"):
+        train(tiny_cfg("model=vib_lstm", "model.net.ib.threshold=50"))
+    comp = json.loads((tmp_path / "compression.json").read_text())
+    msg = comp["collapse"]
+    assert comp["collapsed"] is True and comp["hidden_after"] == 0
+    assert "model.net.ib.threshold=50" in msg and "beta=0.001, model.ib_lr=0.03" in msg
+    assert "rnn.gate_ib[i]" in msg and "vs threshold 50" in msg and "The threshold is the cause" in msg
+    assert any(msg in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
 
 
 @pytest.mark.slow

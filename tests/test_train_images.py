@@ -50,6 +50,21 @@ def test_vibnet_trains_prunes_and_exports(tmp_path: Path, experiment: str, model
     assert np.allclose(got, scripted(x).detach().numpy(), atol=1e-5)
 
 
+@pytest.mark.slow
+def test_vibnet_collapse_is_reported_not_a_crash(tmp_path: Path):
+    """Every unit pruned (model.net.ib.threshold=50): a warning and compression.json naming the threshold in force
+    with its value and beta (it was a RuntimeError about a conv weight of size [0, 1, 5, 5]); nothing exported."""
+    run = [o for o in TINY_RUN if not o.startswith(("model.net", "callbacks.prune_export"))]
+    overrides = ["experiment=vibnet_lenet5_digits", "model.net.ib.threshold=50", *run, "trainer.max_epochs=1"]
+    train(compose_train_cfg(tmp_path, overrides))
+    comp = json.loads((tmp_path / "compression.json").read_text())
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert comp["collapsed"] is True and comp["weights_after"] == 0
+    assert "model.net.ib.threshold=50" in comp["collapse"] and "beta=0.001" in comp["collapse"]
+    assert "The threshold is the cause" in comp["collapse"]
+    assert saved["test_acc_pruned"] == saved["test_acc"] and not (tmp_path / "pruned.pt").exists()
+
+
 def test_missing_mnist_is_one_clear_error(tmp_path: Path):
     cfg = compose_train_cfg(tmp_path, ["experiment=vibnet_lenet300_digits", "dataset.name=mnist"])
     dm = instantiate(cfg.dataset)

@@ -33,6 +33,7 @@ from har_vib.deploy.stages import deploy_stages
 from har_vib.models.sequence_classifier import SequenceClassifier
 from har_vib.reports.plots import plot_alive_history
 from har_vib.utils.checkpoints import load_lightning_state_dict
+from har_vib.vib.collapse import collapse_settings
 
 log = logging.getLogger(__name__)
 
@@ -174,10 +175,12 @@ class PruneExportCallback(L.Callback):
         metrics["test_acc"] = fit.accuracy(net)
         metrics["val_acc"] = fit.val_accuracy(net)
         if net.is_vib:
-            report, compact = self._prune(net, fit, getattr(pl_module, "iss_stage", None))
+            settings = collapse_settings(pl_module.hparams)  # beta, model.ib_lr: named if the bottlenecks collapse
+            report, compact = self._prune(net, fit, getattr(pl_module, "iss_stage", None), settings)
         elif getattr(pl_module, "uses_iss", False):
             hp = pl_module.hparams
-            report, compact = self._prune_iss(net, fit, hp.iss_threshold, hp.iss_include_head)
+            lasso = {"model.group_lasso": hp.group_lasso}  # named if the group lasso removes every unit
+            report, compact = self._prune_iss(net, fit, hp.iss_threshold, hp.iss_include_head, lasso)
         elif getattr(pl_module, "magnitude_keep", 0):
             report, compact = self._prune_magnitude(net, fit, pl_module.magnitude_keep)
         else:
@@ -213,14 +216,18 @@ class PruneExportCallback(L.Callback):
         )
 
     def _prune(
-        self, net: SequenceClassifier, fit: _FitData, iss_stage: Optional[ISSStage] = None
+        self,
+        net: SequenceClassifier,
+        fit: _FitData,
+        iss_stage: Optional[ISSStage] = None,
+        settings: Optional[Mapping[str, Any]] = None,
     ) -> tuple[dict[str, Any], Optional[SequenceClassifier]]:
         try:
-            result = compress(net)
+            result = compress(net, settings)
         except NothingKeptError as err:
             log.warning("%s; the compact model is a constant predictor", err)
             fit.metrics["test_acc_pruned"] = fit.metrics["test_acc"]  # the masked model outputs the head bias only
-            return collapsed_report(net), None
+            return {**collapsed_report(net), "collapse": str(err)}, None
         report = {**result.report, "method": "vib"}
         stage = None
         if iss_stage is not None and iss_stage.group_lasso > 0:
@@ -271,16 +278,22 @@ class PruneExportCallback(L.Callback):
             )
 
     def _prune_iss(
-        self, net: SequenceClassifier, fit: _FitData, threshold: float, include_head: bool
+        self,
+        net: SequenceClassifier,
+        fit: _FitData,
+        threshold: float,
+        include_head: bool,
+        settings: Optional[Mapping[str, Any]] = None,
     ) -> tuple[dict[str, Any], Optional[SequenceClassifier]]:
         """ISS-trained plain model: remove the units whose groups fell to the threshold, fine-tune, evaluate."""
         thresholded = copy.deepcopy(net)
         try:
-            result = iss_compress(thresholded, threshold, include_head)
+            result = iss_compress(thresholded, threshold, include_head, settings)
         except NothingKeptError as err:
             log.warning("%s; the compact model is a constant predictor", err)
             fit.metrics["test_acc_pruned"] = None
             collapsed = {"lstm_params_after": 0, "compression_ratio": None, "hidden_after": 0, "collapsed": True}
+            collapsed["collapse"] = str(err)
             return {**_naive_report(net), **collapsed, "method": "iss"}, None
         return self._finish(thresholded, result.model, dict(result.report), fit)
 
@@ -310,7 +323,8 @@ class PruneExportCallback(L.Callback):
         )
         fit.metrics["test_acc_vib_compact_after_iss_training"] = fit.accuracy(compact)
         try:
-            result = iss_compress(compact, iss.threshold, iss.include_head)
+            lasso = {"model.iss_stage.group_lasso": iss.group_lasso}
+            result = iss_compress(compact, iss.threshold, iss.include_head, lasso, "model.iss_stage.threshold")
         except NothingKeptError as err:
             log.warning("ISS stage: %s; keeping the VIB-compact model", err)
             return compact, vib_report

@@ -25,6 +25,7 @@ from har_vib.hrel.l1_baseline import l1_prune_lenet5
 from har_vib.hrel.prune import hrel_prune_lenet5, train_images
 from har_vib.reports.plots import plot_alive_history
 from har_vib.utils.io import atomic_save
+from har_vib.vib.collapse import NothingKeptError, collapse_settings
 from har_vib.vibnet.models import IBLeNet5
 from har_vib.vibnet.prune import architecture_counts, prune_network, size_report
 
@@ -152,23 +153,39 @@ class VIBNetPruneCallback(L.Callback):
             if val:
                 metrics["val_acc_pruned"] = image_accuracy(compact, val, cpu)
         elif net.is_vib:
-            pruned = prune_network(net, shape)
-            compact = pruned.model
-            report = {
-                "method": "vibnet",
-                **pruned.report,
-                "export_max_abs_diff": max_abs_diff(net, compact, test, device),
-            }
-            metrics["test_acc_pruned"] = image_accuracy(compact, test, device)
-            if val:
-                metrics["val_acc_pruned"] = image_accuracy(compact, val, device)
+            try:
+                pruned = prune_network(net, shape, collapse_settings(pl_module.hparams))
+            except NothingKeptError as err:  # a constant predictor: reported, nothing to export
+                log.warning("%s; the compact model is a constant predictor", err)
+                compact = None
+                counts = architecture_counts(net, shape)
+                report = {
+                    "method": "vibnet",
+                    **size_report(counts, dict.fromkeys(counts, 0)),
+                    "collapsed": True,
+                    "collapse": str(err),
+                }
+                metrics["test_acc_pruned"] = metrics["test_acc"]  # the masked net outputs a constant already
+                if val:
+                    metrics["val_acc_pruned"] = metrics["val_acc"]
+            else:
+                compact = pruned.model
+                report = {
+                    "method": "vibnet",
+                    **pruned.report,
+                    "export_max_abs_diff": max_abs_diff(net, compact, test, device),
+                }
+                metrics["test_acc_pruned"] = image_accuracy(compact, test, device)
+                if val:
+                    metrics["val_acc_pruned"] = image_accuracy(compact, val, device)
         else:  # the same layers as a plain nn.Sequential (exact, and exportable by TorchScript)
             compact = prune_network(net, shape).model
             counts = architecture_counts(net, shape)
             report = {"method": "none", **size_report(counts, counts)}
         metrics["test_error"] = 1.0 - metrics.get("test_acc_pruned", metrics["test_acc"])
         x, _ = next(iter(test))
-        export_image_model(compact, self.output_dir, x[:2])
+        if compact is not None:
+            export_image_model(compact, self.output_dir, x[:2])
         history = getattr(pl_module, "alive_history", [])
         if history:
             plot_alive_history(history, self.output_dir / "sparsity.png")

@@ -15,8 +15,9 @@ the exported model reproduces the thresholded one exactly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -103,21 +104,57 @@ def zero_groups_(model: SequenceClassifier, pruned: torch.Tensor, include_head: 
         _head_linear(model).weight[:, pruned] = 0.0
 
 
-def iss_compress(model: SequenceClassifier, threshold: float = 0.0, include_head: bool = True) -> CompressionResult:
+def iss_collapse_message(
+    model: SequenceClassifier,
+    threshold: float,
+    include_head: bool,
+    settings: Optional[Mapping[str, Any]] = None,
+    threshold_key: str = "model.iss_threshold",
+) -> str:
+    """One line for a group lasso that removed every hidden unit: the settings in force with their values
+    (``settings``: ``{config key: value}`` of the group-lasso weight and zeroing threshold), the squared group
+    norms against ``threshold`` (set by ``threshold_key``), whether the threshold or the penalty is the cause,
+    and what to change."""
+    head = _head_linear(model) if include_head else None
+    with torch.no_grad():
+        norms = group_sq_norms(model.rnn, head)
+    others = {k: v for k, v in (settings or {}).items() if k != threshold_key}
+    shown = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in others.items())
+    shown = f"{shown}, {threshold_key}={threshold:g}" if shown else f"{threshold_key}={threshold:g}"
+    top = float(norms.max())
+    line = (
+        f"group lasso removed every hidden unit (0/{norms.numel()} kept) with {shown}: squared group norms "
+        f"{float(norms.min()):.3g}..{top:.3g} vs threshold {threshold:g}"
+    )
+    if top > 0:
+        return f"{line}. The threshold is the cause: lower {threshold_key} below {top:.3g}"
+    penalty = " or ".join(f"{k} (now {v:g})" for k, v in others.items()) or "the group-lasso weight"
+    return f"{line}. The penalty is the cause: every group is exactly 0; lower {penalty}"
+
+
+def iss_compress(
+    model: SequenceClassifier,
+    threshold: float = 0.0,
+    include_head: bool = True,
+    settings: Optional[Mapping[str, Any]] = None,
+    threshold_key: str = "model.iss_threshold",
+) -> CompressionResult:
     """Remove the hidden units whose squared ISS group norm is ``<= threshold``; a standard compact model.
 
     ``model`` is modified: the removed units' gate rows and biases are zeroed in place (the thresholded model).
     Such a unit's state stays exactly 0 (LSTM: ``g = tanh(0) = 0`` keeps ``c = 0``, so ``h = o * tanh(0) = 0``;
     GRU: ``n = 0`` and ``h = z * h_prev`` stays 0), so ``result.model`` reproduces ``model`` exactly.
+
+    Raises:
+        NothingKeptError: no unit's group exceeds ``threshold``; the message (:func:`iss_collapse_message`) names
+            ``threshold_key`` and ``settings`` (the run's group-lasso keys and values) and what to change.
     """
     rnn = model.rnn
     if not isinstance(rnn, (nn.LSTM, nn.GRU)):
         raise TypeError(f"iss_compress needs a plain nn.LSTM/nn.GRU, got {type(rnn).__name__}")
     hidden = kept_hidden(model, threshold, include_head)
     if len(hidden) == 0:
-        raise NothingKeptError(
-            f"group lasso removed every hidden unit (threshold {threshold}): lower model.group_lasso"
-        )
+        raise NothingKeptError(iss_collapse_message(model, threshold, include_head, settings, threshold_key))
     keep = torch.zeros(rnn.hidden_size, dtype=torch.bool, device=hidden.device)
     keep[hidden] = True
     zero_groups_(model, torch.nonzero(~keep, as_tuple=False).flatten(), include_head=True)

@@ -18,6 +18,7 @@ returns exactly 0 and the compact model reproduces the masked eval model.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,15 +34,12 @@ from har_vib.compression.params import (
     recurrent_weight_count,
 )
 from har_vib.models.sequence_classifier import SequenceClassifier
+from har_vib.vib.collapse import NothingKeptError, collapse_message
 from har_vib.vib.recurrent import VIBGRU, VIBLSTM
 
 CLOSED_GATE_BIAS = -1.0e4
 # gates that are multiplied by their mask but whose zero does not silence a unit
 _CLOSABLE_GATES = {"lstm": ("f",), "gru": ("r", "z")}
-
-
-class NothingKeptError(RuntimeError):
-    """Every hidden unit (or every input feature) was pruned: no recurrent layer is left to export."""
 
 
 @dataclass
@@ -200,21 +198,22 @@ def _threshold(model: SequenceClassifier) -> float:
     return float((gate_ib if gate_ib is not None else model.input_ib).threshold)
 
 
-def compress(model: SequenceClassifier) -> CompressionResult:
+def compress(model: SequenceClassifier, settings: Mapping[str, Any] | None = None) -> CompressionResult:
     """Build the compact standard model equivalent to ``model`` evaluated with hard 0/1 masks.
 
     Raises:
-        NothingKeptError: if no hidden unit or no input feature survives.
+        NothingKeptError: if no hidden unit or no input feature survives; the message names the settings in
+            force (``settings``: the run's ``{"beta": ..., "model.ib_lr": ...}``, and the bottlenecks' threshold,
+            ``kl_mult``, ``init_logvar``), each site's ``log(mu^2/sigma^2)`` range and what to change.
     """
     rnn = model.rnn
     inputs, hidden = kept_sets(model)
     cell = cell_type(rnn)
     if len(hidden) == 0 or len(inputs) == 0:
-        raise NothingKeptError(
-            f"the bottlenecks pruned every {'hidden unit' if len(hidden) == 0 else 'input feature'} "
-            f"({len(inputs)}/{rnn.input_size} inputs, {len(hidden)}/{rnn.hidden_size} hidden kept): "
-            "lower beta or the IB learning rate"
-        )
+        counts = f"({len(inputs)}/{rnn.input_size} inputs, {len(hidden)}/{rnn.hidden_size} hidden kept)"
+        side = 1 if len(hidden) == 0 else 0  # which of kept_sets() is empty
+        what = f"every {'hidden unit' if side else 'input feature'} {counts}"
+        raise NothingKeptError(collapse_message(model, what, lambda: len(kept_sets(model)[side]), settings))
     masks = _gate_masks(rnn)
     closed = {
         gate: torch.nonzero(~masks[gate][hidden], as_tuple=False).flatten()

@@ -129,23 +129,49 @@ def l1_scores(model: nn.Module, sites: Sequence[ChannelSite], crop: int) -> dict
     return scores
 
 
+def _emptied_site_message(site: ChannelSite, snr: torch.Tensor, kept: int, settings: CompressionSettings) -> str:
+    """A site whose bottleneck kept fewer than ``min_channels`` channels: the settings in force with their values,
+    the site's ``log(mu^2/sigma^2)`` range against the threshold, the cause and the fix (as
+    :func:`har_vib.vib.collapse.collapse_message` says it for the sequence and VIBNet models)."""
+    key = "backbone.compression"
+    high = float(snr.max())
+    line = (
+        f"{site.conv}: the bottleneck kept {kept}/{site.channels} channels with {key}.beta={settings.beta:g}, "
+        f"{key}.ib_lr={settings.ib_lr:g}, {key}.threshold={settings.threshold:g}: log(mu^2/sigma^2) "
+        f"{float(snr.min()):.3g}..{high:.3g} vs threshold {settings.threshold:g}; keeping its "
+        f"{key}.min_channels={settings.min_channels} of highest log(mu^2/sigma^2)"
+    )
+    if settings.threshold > 0 and high > 0:
+        return f"{line}. The threshold is the cause: lower {key}.threshold below {high:.3g}"
+    return (
+        f"{line}. The KL term is the cause: lower {key}.beta (now {settings.beta:g}) or {key}.ib_lr "
+        f"(now {settings.ib_lr:g})"
+    )
+
+
 def _min_channel_guard(
-    sites: Sequence[ChannelSite], multipliers: SiteMultipliers, min_channels: int
+    sites: Sequence[ChannelSite],
+    multipliers: SiteMultipliers,
+    min_channels: int,
+    settings: CompressionSettings | None = None,
 ) -> dict[str, torch.Tensor]:
     """Eval multipliers where no site keeps fewer than ``min_channels``: a site the bottleneck emptied keeps its
-    channels of highest log SNR, each scaled by its ``mu``."""
+    channels of highest log SNR, each scaled by its ``mu``; each such site is a warning naming ``settings`` (the
+    run's ``backbone.compression``, default :class:`CompressionSettings` when None) and what to change."""
     z = multipliers.eval_multipliers()
     if multipliers.kind != "vib":
         return z
+    settings = settings or CompressionSettings(min_channels=min_channels)
     for site in sites:
         ib = multipliers.bottleneck(site)
-        need = min(min_channels, site.channels) - int((z[site.conv] != 0).sum())
+        kept = int((z[site.conv] != 0).sum())
+        need = min(min_channels, site.channels) - kept
         if need > 0:
             snr = ib.log_snr().clone()
+            log.warning("%s", _emptied_site_message(site, snr, kept, settings))
             snr[z[site.conv] != 0] = -float("inf")
             top = torch.topk(snr, need).indices
             z[site.conv][top] = ib.mu.detach()[top]
-            log.info("%s: the bottleneck removed every channel; keeping %d of highest SNR", site.conv, need)
     return z
 
 
@@ -305,7 +331,7 @@ def compress_encoder(
             module.to("cpu")
     module.to("cpu")
     acc_masked = clip_accuracy(module, eval_loader)
-    multipliers = _min_channel_guard(sites, mult, settings.min_channels)
+    multipliers = _min_channel_guard(sites, mult, settings.min_channels, settings)
     mult.remove()
     fold_into_bn(backbone, sites, multipliers)
     plan = EncoderPlan(method, crop, sites, zeroed_channels(multipliers))

@@ -10,6 +10,8 @@ only when it is positive (``max(a * z) = z * max(a)`` needs ``z > 0``), otherwis
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -17,6 +19,7 @@ import torch
 from torch import nn
 
 from har_vib.vib.bottleneck import InformationBottleneck
+from har_vib.vib.collapse import NothingKeptError, collapse_message
 from har_vib.vibnet.models import IBMLP, IBVGG, IBLeNet5
 
 
@@ -55,6 +58,10 @@ def _eval_multiplier(ib: nn.Module, n: int, device: torch.device) -> torch.Tenso
     if isinstance(ib, InformationBottleneck):
         return ib.multiplier(sample=False).detach()
     return torch.ones(n, device=device)
+
+
+def _is_empty(ib: nn.Module) -> bool:
+    return isinstance(ib, InformationBottleneck) and not bool(ib.keep_mask().any())
 
 
 def _kept(ib: nn.Module, n: int, device: torch.device) -> torch.Tensor:
@@ -222,18 +229,48 @@ def remove_filters(net: IBLeNet5, keep1: torch.Tensor, keep2: torch.Tensor) -> n
     return model.eval()
 
 
-def prune_network(net: nn.Module, input_shape: tuple[int, ...]) -> PrunedNet:
-    """The compact standard network equal to ``net`` in eval mode, with its size report (see
-    :func:`architecture_counts`); ``input_shape`` is one sample's shape (for FLOPs and activations)."""
-    net = net.eval()
-    if isinstance(net, IBMLP):
-        model, kept = _prune_mlp(net)
-    elif isinstance(net, IBLeNet5):
-        model, kept = _prune_lenet5(net)
-    elif isinstance(net, IBVGG):
-        model, kept = _prune_vgg(net)
-    else:
+def _build(net: nn.Module) -> tuple[nn.Sequential, dict[str, list[int]]]:
+    if not isinstance(net, (IBMLP, IBLeNet5, IBVGG)):
         raise TypeError(f"prune_network handles IBMLP, IBLeNet5 and IBVGG, got {type(net).__name__}")
+    with warnings.catch_warnings():  # a layer left without inputs (a collapse, refused by the caller) is 0-sized
+        warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+        if isinstance(net, IBMLP):
+            return _prune_mlp(net)
+        if isinstance(net, IBLeNet5):
+            return _prune_lenet5(net)
+        return _prune_vgg(net)
+
+
+def _fewest_kept(net: nn.Module) -> int:
+    """Units kept by the layer that keeps fewest: its bottleneck's kept count, or a layer's kept inputs after the
+    previous layer's pruning (LeNet-5's flattened features of the kept conv2 channels)."""
+    ibs = [m for m in net.modules() if isinstance(m, InformationBottleneck)]
+    fewest = min((len(ib.kept_indices()) for ib in ibs), default=1)
+    return fewest if fewest == 0 else min(len(v) for v in _build(net)[1].values())
+
+
+def prune_network(
+    net: nn.Module, input_shape: tuple[int, ...], settings: Optional[Mapping[str, Any]] = None
+) -> PrunedNet:
+    """The compact standard network equal to ``net`` in eval mode, with its size report (see
+    :func:`architecture_counts`); ``input_shape`` is one sample's shape (for FLOPs and activations).
+
+    Raises:
+        NothingKeptError: a layer keeps no unit (its bottleneck pruned them all): the net is a constant predictor
+            and no standard network can be built. The message names the settings in force (``settings``: the
+            run's ``{"beta": ..., "model.ib_lr": ...}``, and the bottlenecks' threshold, ``kl_mult``,
+            ``init_logvar``), every site's ``log(mu^2/sigma^2)`` range against the threshold and what to change.
+        TypeError: ``net`` is not an IBMLP, IBLeNet5 or IBVGG.
+    """
+    net = net.eval()
+    empty = [f"{name} (0/{ib.dim} kept)" for name, ib in net.named_modules() if _is_empty(ib)]
+    kept: dict[str, list[int]] = {}
+    if not empty:
+        model, kept = _build(net)
+        empty = [f"{name} (0 of its inputs left)" for name, k in kept.items() if not k]
+    if empty:
+        what = f"every unit of {', '.join(empty)}"
+        raise NothingKeptError(collapse_message(net, what, lambda: _fewest_kept(net), settings))
     report = {
         "kept": {k: len(v) for k, v in kept.items()},
         **size_report(architecture_counts(net, input_shape), architecture_counts(model.eval(), input_shape)),
