@@ -97,6 +97,7 @@ def check_run_config(cfg: DictConfig) -> None:
     _check_teacher(cfg)
     _check_backbone_fits_dataset(cfg)
     _check_backbone_weights(cfg)
+    _check_exact_export(cfg)
 
 
 def _check_factorised_size(cfg: DictConfig) -> None:
@@ -177,3 +178,28 @@ def _check_backbone_weights(cfg: DictConfig) -> None:
         create_backbone(spec)  # reads the file once and checks it against the model
     else:
         resolve_weights(spec)  # the weights exist (a packaged or cached file), without building the model
+
+
+# recurrent models with bottlenecks on their gates, and the gates whose eval multiplier no standard layer can carry
+# (har_vib.compression.fold.UNFOLDABLE_GATES; tests/compression/test_fold.py keeps this table in step with the
+# model registry)
+GATE_BOTTLENECK_MODELS = {"vib_lstm": "i, f and g", "ts_vib_lstm": "i, f and g", "vib_gru": "update (z)"}
+
+
+def _check_exact_export(cfg: DictConfig) -> None:
+    """``model.net.ib.eval_mode=mu`` on a model with gate bottlenecks: the compact model could not reproduce it
+    (``mask * mu`` on an LSTM's i/f/g or a GRU's z gate does not fold into a standard layer), so the run is refused
+    before training instead of failing at export. An input-feature bottleneck alone folds ``mu`` exactly."""
+    mode, name = _get(cfg, "model.net.ib.eval_mode"), _get(cfg, "model.net.name")
+    if mode is _MISSING or mode is None:
+        return
+    if mode not in ("hard", "mu"):
+        raise ConfigError(f"model.net.ib.eval_mode={mode!r}: must be 'hard' or 'mu'; e.g. model.net.ib.eval_mode=hard")
+    if mode == "mu" and name in GATE_BOTTLENECK_MODELS:
+        cell = "GRU" if "gru" in str(name) else "LSTM"
+        raise ConfigError(
+            f"model.net.ib.eval_mode=mu: {name} would evaluate its {GATE_BOTTLENECK_MODELS[name]} gates scaled by mu, "
+            f"which a standard nn.{cell} cannot reproduce, so the exported compact model would not compute what the "
+            f"trained model computes. Use model.net.ib.eval_mode=hard (the default: the export is exact); "
+            "model=feature_vib_lstm (input-feature bottleneck only) may use mu, which folds into the input weights"
+        )

@@ -24,12 +24,13 @@ from har_vib.compression import (
     write_json,
 )
 from har_vib.compression.distill import distillation_loss_fn, load_teacher
+from har_vib.compression.exactness import logit_parity, require_exact
 from har_vib.compression.iss import ISSStage, group_lasso_penalty, iss_compress, zero_small_weights_
 from har_vib.compression.magnitude import apply_masks_, magnitude_masks, nonzero_param_count
 from har_vib.compression.onnx_export import has_dynamic_time
 from har_vib.compression.params import deployable_param_count
 from har_vib.compression.prune import size_report
-from har_vib.deploy.stages import deploy_stages
+from har_vib.deploy.stages import deploy_stages, stages_markdown
 from har_vib.models.sequence_classifier import SequenceClassifier
 from har_vib.reports.plots import plot_alive_history
 from har_vib.utils.checkpoints import load_lightning_state_dict
@@ -38,16 +39,17 @@ from har_vib.vib.collapse import collapse_settings
 log = logging.getLogger(__name__)
 
 
-@torch.no_grad()
-def max_abs_logit_diff(a: torch.nn.Module, b: torch.nn.Module, batches: Iterable, device: torch.device) -> float:
-    """Largest absolute difference between two models' logits over ``(x, lengths, y)`` batches (eval mode)."""
-    a.eval()
-    b.eval()
-    worst = 0.0
-    for x, lengths, _ in batches:
-        x, lengths = x.to(device), lengths.to(device)
-        worst = max(worst, float((a(x, lengths) - b(x, lengths)).abs().max()))
-    return worst
+def _stage_metrics(rows: list[dict[str, Any]], metrics: dict[str, Any]) -> None:
+    """Put the deploy stages after fp32 into ``metrics``: ``test_acc_<stage>`` (PyTorch), ``onnx_test_acc_<stage>``
+    (None when its ONNX file was not written) and, then, ``onnx_<stage>_skipped`` with the reason (logged too)."""
+    for row in rows[1:]:
+        stage = row["stage"]
+        metrics[f"test_acc_{stage}"] = row["test_acc"]
+        metrics[f"onnx_test_acc_{stage}"] = row["onnx_test_acc"]
+        if row.get("onnx_skipped"):
+            metrics[f"onnx_{stage}_skipped"] = row["onnx_skipped"]
+            log.warning("%s stage: %s", stage, row["onnx_skipped"])
+    log.info("deploy stages:\n%s", stages_markdown(rows))
 
 
 def _naive_report(net: SequenceClassifier) -> dict[str, Any]:
@@ -117,8 +119,13 @@ class PruneExportCallback(L.Callback):
         distill: ``{teacher, temperature, alpha}``; with a teacher (a finished run folder, e.g. of
             ``model=naive_lstm``, or a TorchScript file) the compact model is fine-tuned on the distillation loss,
             and a copy fine-tuned on cross-entropy alone is evaluated beside it (``test_acc_pruned_ce``).
-        quantize: also write ``pruned_int8.onnx`` (dynamic int8) and report its accuracy, size and latency
-            beside the fp32 export (``compression.json: deploy``).
+        quantize: also quantize to dynamic int8 (PyTorch and onnxruntime) and report accuracy, size and latency
+            beside the fp32 export (``compression.json: deploy``); ``pruned_int8.onnx`` is written only when all
+            its weights are int8 and it is smaller, else the row and ``metrics.json: onnx_int8_skipped`` say why.
+
+    The compact model must reproduce the model it was pruned from, and ``pruned.pt`` / ``pruned.onnx`` the compact
+    model, to float round-off (:mod:`har_vib.compression.exactness`): otherwise the callback raises
+    :class:`~har_vib.compression.exactness.InexactExportError` instead of exporting.
 
     A VIB model whose LightningModule has an ``iss_stage`` (``model=vib_iss_lstm``) gets the ISS stage between
     pruning and fine-tuning (METHODS.md 1.13).
@@ -188,14 +195,12 @@ class PruneExportCallback(L.Callback):
         if compact is not None:
             x, lengths, _ = next(iter(fit.test_loader))
             exported = export_compact(compact, self.output_dir, (x, lengths))
-            report["torchscript_max_abs_diff"] = exported["torchscript_max_abs_diff"]
-            report["onnx_max_abs_diff"] = exported["onnx_max_abs_diff"]
+            for key in ("torchscript_max_abs_diff", "onnx_max_abs_diff", "export_file_tolerance"):
+                report[key] = exported[key]
             if has_dynamic_time(compact):  # a deployable nn.LSTM/GRU: fp32 and int8 side by side
                 clip = (x[:1], lengths[:1])
                 report["deploy"] = deploy_stages(compact, exported["onnx"], fit.test_loader, self.quantize, clip)
-                for row in report["deploy"][1:]:
-                    metrics[f"test_acc_{row['stage']}"] = row["test_acc"]
-                    metrics[f"onnx_test_acc_{row['stage']}"] = row["onnx_test_acc"]
+                _stage_metrics(report["deploy"], metrics)
         if metrics.get("test_acc_pruned") is not None:
             metrics["val_acc_pruned"] = fit.val_accuracy(compact if compact is not None else net)
         history = getattr(pl_module, "alive_history", [])
@@ -244,7 +249,9 @@ class PruneExportCallback(L.Callback):
         after_step: Optional[Callable[[torch.nn.Module], object]] = None,
     ) -> tuple[dict[str, Any], SequenceClassifier]:
         """Check the export against ``reference``, evaluate, run ``stage`` (if any), fine-tune, evaluate again."""
-        report["export_max_abs_diff"] = max_abs_logit_diff(reference, compact, fit.test_loader, fit.device)
+        parity = logit_parity(reference, compact, fit.test_loader, fit.device)
+        report["export_max_abs_diff"], report["export_tolerance"] = parity.max_abs_diff, parity.tolerance
+        require_exact(parity, "the compact model against the model it was pruned from", "nothing was exported")
         fit.metrics["test_acc_pruned_before_finetune"] = fit.accuracy(compact)
         if stage is not None:
             compact, report = stage(compact, report)

@@ -1,5 +1,20 @@
 """Export a compact model: TorchScript and ONNX (both loadable without har_vib) and a plain state dict with its
-spec."""
+spec.
+
+Input contract, the same in every format (eager :class:`~har_vib.models.sequence_classifier.SequenceClassifier`,
+``pruned.pt``, ``pruned.onnx``, ``pruned_int8.onnx``):
+
+* ``x``: (B, T, F) float32, B >= 1, T >= 0, F the model's input width;
+* ``lengths``: (B,) int64 with ``0 <= lengths[b] <= T``; a clip of length 0 (and every clip when T = 0) is
+  classified from the zero initial state, i.e. ``head(0)``. int32 (or any other dtype) is refused by all of them
+  (TorchScript and eager: ``TypeError``; onnxruntime: ``INVALID_ARGUMENT``), as are negative lengths or lengths
+  above T (``ValueError`` / ``INVALID_ARGUMENT``). TorchScript and eager also take ``lengths=None`` (every clip
+  T long);
+* output ``logits``: (B, C) float32.
+
+Temporal-segment models (a front end) take equal-length clips: their ONNX file has ``x`` only. Factorised TT/TR
+layers are traced at the example's clip length: their ONNX file takes that T only.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +27,8 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from har_vib.compression.onnx_export import export_onnx, has_dynamic_time, onnx_max_abs_diff
+from har_vib.compression.exactness import InexactExportError, compare_logits, export_tolerance, full_precision
+from har_vib.compression.onnx_export import export_onnx, has_dynamic_time, onnx_logits
 from har_vib.compression.onnx_lean import export_lean_onnx, supports_lean
 from har_vib.compression.params import cell_type
 from har_vib.models.sequence_classifier import SequenceClassifier
@@ -65,15 +81,21 @@ def model_spec(model: SequenceClassifier) -> dict[str, Any]:
 
 
 def parity_inputs(
-    x: torch.Tensor, lengths: torch.Tensor, other_length: bool = True
+    x: torch.Tensor, lengths: torch.Tensor, other_length: bool = True, varied_lengths: bool = True
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The example batch, and a second one with another batch size (and clip length, with ``other_length``)
-    drawn at the first one's scale, which proves the exported axes are dynamic."""
+    drawn at the first one's scale, which proves the exported axes are dynamic. With ``varied_lengths`` the second
+    batch's clips are right-padded to lengths T, about T/2, ... and its last clip has length 0 (the edge of the
+    input contract, where the runtimes used to disagree); otherwise every clip is T long."""
     b, t, f = x.shape
     gen = torch.Generator().manual_seed(0)
     other_t = t + 3 if other_length else t
     x2 = torch.randn(b + 1, other_t, f, generator=gen) * x.float().std().clamp(min=1e-3) + x.float().mean()
-    return [(x, lengths), (x2, torch.full((b + 1,), other_t, dtype=torch.long))]
+    lengths2 = torch.full((b + 1,), other_t, dtype=torch.long)
+    if varied_lengths:
+        lengths2 = torch.div(other_t * torch.arange(b + 1, 0, -1), b + 1, rounding_mode="floor")
+        lengths2[-1] = 0
+    return [(x, lengths), (x2, lengths2)]
 
 
 def export_compact(
@@ -82,12 +104,22 @@ def export_compact(
     example: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
 ) -> dict[str, Any]:
     """Write ``pruned.pt`` (TorchScript), ``pruned_state_dict.pt`` and ``pruned_spec.json`` into ``out_dir``;
-    with an ``example`` batch ``(x, lengths)`` also ``pruned.onnx``, and the largest logit difference of the
-    TorchScript and ONNX files against PyTorch on it and on a batch of another size and length.
+    with an ``example`` batch ``(x, lengths)`` also ``pruned.onnx``, then check both files against the eager model
+    on it and on a batch of another size, clip length and lengths (a clip of length 0 among them, see
+    :func:`parity_inputs`). Inputs and output of every file follow the module docstring's contract.
     ``model`` itself is left where it is (the export works on a CPU copy).
 
-    Raises: ``OSError`` naming the file that could not be written (disk full, permission denied); every file is
-    written atomically, so none is left half-written and no temp file stays behind."""
+    Returns:
+        The written paths by kind, and with an example ``torchscript_max_abs_diff`` / ``onnx_max_abs_diff`` (the
+        largest logit difference to the eager model), ``export_file_tolerance`` (the float round-off they were
+        held to) and ``onnx_dynamic_axes``.
+
+    Raises:
+        OSError: naming the file that could not be written (disk full, permission denied); every file is
+            written atomically, so none is left half-written and no temp file stays behind.
+        InexactExportError: ``pruned.pt`` or ``pruned.onnx`` differs from the eager model by more than float
+            round-off (:func:`~har_vib.compression.exactness.export_tolerance`); the differing file is removed.
+    """
     out = Path(out_dir)
     model = copy.deepcopy(model).eval().cpu()
     with warnings.catch_warnings():
@@ -112,11 +144,21 @@ def export_compact(
             paths["onnx"] = export_onnx(model, out / "pruned.onnx", x, lengths)
         result["onnx"] = str(paths["onnx"])
         loaded = torch.jit.load(str(paths["torchscript"]))
-        onnx_diff = ts_diff = 0.0
-        for xi, li in parity_inputs(x, lengths, other_length=has_dynamic_time(model)):
-            with torch.no_grad():
-                ts_diff = max(ts_diff, float((loaded(xi, li) - model(xi, li)).abs().max()))
-            onnx_diff = max(onnx_diff, onnx_max_abs_diff(model, paths["onnx"], xi, li))
-        result["torchscript_max_abs_diff"], result["onnx_max_abs_diff"] = ts_diff, onnx_diff
+        inputs = parity_inputs(x, lengths, other_length=has_dynamic_time(model), varied_lengths=model.frontend is None)
+        with torch.no_grad(), full_precision():
+            eager = [model(xi, li) for xi, li in inputs]
+            ts = compare_logits(zip(eager, (loaded(xi, li) for xi, li in inputs)))
+        onnx = compare_logits(zip(eager, (torch.from_numpy(onnx_logits(paths["onnx"], xi, li)) for xi, li in inputs)))
+        for kind, parity in (("torchscript", ts), ("onnx", onnx)):
+            if not parity.exact:
+                paths[kind].unlink(missing_ok=True)
+                raise InexactExportError(
+                    f"{paths[kind].name} does not reproduce the model it was exported from: logits differ by up to "
+                    f"{parity.max_abs_diff:.3g} (float round-off allows {parity.tolerance:.3g}; the class agrees on "
+                    f"{parity.agreement:.1%} of {sum(len(i[0]) for i in inputs)} clips, one of length 0); the file "
+                    "was removed"
+                )
+        result["torchscript_max_abs_diff"], result["onnx_max_abs_diff"] = ts.max_abs_diff, onnx.max_abs_diff
+        result["export_file_tolerance"] = export_tolerance(ts.scale)
         result["onnx_dynamic_axes"] = ["batch", "time"] if has_dynamic_time(model) else ["batch"]
     return result

@@ -1,10 +1,12 @@
 """ONNX export of a (compact) sequence classifier, with dynamic batch and time axes, and its parity check in
 onnxruntime.
 
-The model is exported with two inputs, ``x`` (B, T, F) float32 and ``lengths`` (B,) int64, and one output,
-``logits`` (B, C). ``nn.LSTM``/``nn.GRU`` become ONNX's own ``LSTM``/``GRU`` operators, which onnxruntime runs
-as fused kernels. The TorchScript-based exporter is used (``dynamo=False``): it needs no extra package and
-maps recurrent layers to those operators.
+The model is exported with two inputs, ``x`` (B, T, F) float32 and ``lengths`` (B,) int64 with values in
+``[0, T]`` (0: the clip is classified from the zero initial state), and one output, ``logits`` (B, C) float32;
+onnxruntime refuses any other dtype (int32 lengths included) and lengths outside ``[0, T]``, as eager PyTorch and
+TorchScript do (:func:`~har_vib.models.sequence_classifier.check_inputs`). ``nn.LSTM``/``nn.GRU`` become ONNX's
+own ``LSTM``/``GRU`` operators, which onnxruntime runs as fused kernels. The TorchScript-based exporter is used
+(``dynamo=False``): it needs no extra package and maps recurrent layers to those operators.
 
 Two limits of tracing: a model that ignores ``lengths`` (temporal-segment front ends take equal-length clips)
 has ``x`` as its only input, and a recurrent layer that steps through time in Python (the factorised TT/TR
@@ -69,9 +71,22 @@ def onnx_session(path: str | Path, threads: int = 0):
 
 
 def onnx_feeds(session, x: torch.Tensor | np.ndarray, lengths: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
-    """The inputs ``session`` declares, from ``(x, lengths)`` (a model that ignores lengths has none)."""
-    arrays = {"x": np.asarray(x, dtype=np.float32), "lengths": np.asarray(lengths, dtype=np.int64)}
+    """The inputs ``session`` declares, from ``(x, lengths)`` (a model that ignores lengths has none): ``x`` as
+    float32 and integer ``lengths`` as int64, the dtypes the files take (this helper converts; the files refuse).
+
+    Raises:
+        TypeError: ``lengths`` is not an integer array (a float length would be truncated silently)."""
+    lengths = np.asarray(lengths)
+    if not np.issubdtype(lengths.dtype, np.integer):
+        raise TypeError(f"lengths must be integers (the ONNX input is int64), got {lengths.dtype}")
+    arrays = {"x": np.asarray(x, dtype=np.float32), "lengths": lengths.astype(np.int64)}
     return {i.name: arrays[i.name] for i in session.get_inputs()}
+
+
+def onnx_logits(path: str | Path, x: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
+    """onnxruntime's logits (B, C) of the file ``path`` on ``(x, lengths)`` (lengths fed only if it takes them)."""
+    session = onnx_session(path)
+    return session.run(None, onnx_feeds(session, x.cpu().float().numpy(), lengths.cpu().long().numpy()))[0]
 
 
 def onnx_max_abs_diff(model: nn.Module, path: str | Path, x: torch.Tensor, lengths: torch.Tensor) -> float:
@@ -80,6 +95,5 @@ def onnx_max_abs_diff(model: nn.Module, path: str | Path, x: torch.Tensor, lengt
     x, lengths = x.cpu().float(), lengths.cpu().long()
     with torch.no_grad():
         expected = model(x, lengths).numpy()
-    session = onnx_session(path)
-    got = session.run(None, onnx_feeds(session, x.numpy(), lengths.numpy()))[0]
+    got = onnx_logits(path, x, lengths)
     return float(np.max(np.abs(expected - got))) if expected.size else 0.0

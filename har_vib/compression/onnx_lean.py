@@ -64,7 +64,9 @@ def _head_layers(head: nn.Sequential) -> list[tuple[str, Any]]:
 
 def export_lean_onnx(model: nn.Module, path: str | Path) -> Path:
     """Write ``model`` (see :func:`supports_lean`) as the minimal graph; inputs ``x`` (B, T, F) float32 and
-    ``lengths`` (B,) int64, output ``logits`` (B, C); batch and time axes dynamic."""
+    ``lengths`` (B,) int64 in ``[0, T]``, output ``logits`` (B, C) float32; batch and time axes dynamic. A length
+    of 0 (or T = 0) gives ``Y_h`` = the zero initial state, as the eager model does; onnxruntime refuses lengths
+    outside ``[0, T]`` and any dtype other than int64 (the contract of :mod:`har_vib.compression.export`)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 

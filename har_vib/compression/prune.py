@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from har_vib.compression.fold import fold_eval_multipliers
 from har_vib.compression.params import (
     GATES_PER_CELL,
     cell_type,
@@ -199,12 +200,15 @@ def _threshold(model: SequenceClassifier) -> float:
 
 
 def compress(model: SequenceClassifier, settings: Mapping[str, Any] | None = None) -> CompressionResult:
-    """Build the compact standard model equivalent to ``model`` evaluated with hard 0/1 masks.
+    """Build the compact standard model equivalent to ``model`` in eval mode: hard 0/1 masks, or ``mask * mu``
+    where that folds into the weights (:mod:`har_vib.compression.fold`; ``report["folded_multipliers"]``).
 
     Raises:
         NothingKeptError: if no hidden unit or no input feature survives; the message names the settings in
             force (``settings``: the run's ``{"beta": ..., "model.ib_lr": ...}``, and the bottlenecks' threshold,
             ``kl_mult``, ``init_logvar``), each site's ``log(mu^2/sigma^2)`` range and what to change.
+        InexactExportError: a gate bottleneck evaluates with ``mask * mu`` on a gate no standard layer can scale
+            (LSTM i/f/g, GRU z): no exact compact model exists.
     """
     rnn = model.rnn
     inputs, hidden = kept_sets(model)
@@ -221,9 +225,11 @@ def compress(model: SequenceClassifier, settings: Mapping[str, Any] | None = Non
         if gate in masks
     }
     compact = shrink_classifier(model, inputs, hidden, closed)
+    folded = fold_eval_multipliers(model, compact, inputs, hidden)  # eval_mode="mu": mu into weights, or refused
     report = compression_report(model, compact, inputs, hidden, _threshold(model))
     report["gate_alive"] = {gate: int(m.sum()) for gate, m in masks.items()}
     report["closed_gates"] = {gate: hidden[shut].tolist() for gate, shut in closed.items()}
+    report["folded_multipliers"] = folded
     return CompressionResult(model=compact, report=report)
 
 

@@ -30,13 +30,71 @@ def last_valid_step(outputs: torch.Tensor, lengths: Optional[torch.Tensor]) -> t
     """Pick ``outputs[b, lengths[b] - 1]`` from (B, T, H); the last step when ``lengths`` is None.
 
     A unidirectional recurrent layer is causal, so the state at step ``len - 1`` of a right-padded sequence
-    equals the final state of that sequence run alone: no packing is needed.
+    equals the final state of that sequence run alone: no packing is needed. A clip of length 0 has seen no
+    step: its state is the zero initial state (what ONNX's ``LSTM``/``GRU`` return for ``sequence_lens`` 0),
+    not the state after step 0.
     """
     if lengths is None:
         return outputs[:, -1]
-    idx = (lengths.to(outputs.device).long() - 1).clamp(min=0)
+    lengths = lengths.to(outputs.device).long()
+    idx = (lengths - 1).clamp(min=0)
     idx = idx.view(-1, 1, 1).expand(-1, 1, outputs.shape[-1])
-    return outputs.gather(1, idx).squeeze(1)
+    picked = outputs.gather(1, idx).squeeze(1)
+    started = (lengths > 0).view(-1, 1)
+    if torch.jit.is_tracing():  # the ONNX exporter mis-sizes a factorised layer's graph beside where(): multiply
+        return picked * started.to(picked.dtype)
+    return torch.where(started, picked, torch.zeros_like(picked))  # NaN-safe: a length-0 clip never reads step 0
+
+
+def _dtype_name(t: torch.Tensor) -> str:
+    """``t``'s dtype as a word (TorchScript formats a dtype as its enum number)."""
+    names = {
+        torch.int32: "int32",
+        torch.int16: "int16",
+        torch.int8: "int8",
+        torch.uint8: "uint8",
+        torch.bool: "bool",
+        torch.float16: "float16",
+        torch.bfloat16: "bfloat16",
+        torch.float32: "float32",
+        torch.float64: "float64",
+    }
+    for dtype, name in names.items():
+        if t.dtype == dtype:
+            return name
+    return "another dtype"
+
+
+def check_inputs(x: torch.Tensor, lengths: Optional[torch.Tensor], check_values: bool = True) -> None:
+    """Refuse inputs outside the exported models' contract, the same way in eager PyTorch and TorchScript (the
+    ONNX files refuse them in onnxruntime): ``x`` (B, T, F) with T >= 0; ``lengths`` None or (B,) int64 with
+    every value in ``[0, T]`` (0: an empty clip, classified from the zero initial state).
+
+    ``check_values=False`` skips the range check, which reads ``lengths`` back to the host (a training step on
+    an accelerator skips it; the datamodules' lengths are valid by construction).
+
+    Raises:
+        ValueError: ``x`` is not 3-D, ``lengths`` is not (B,), or a length is negative or longer than T.
+        TypeError: ``lengths`` is not int64 (int32 lengths included: ONNX's ``lengths`` input is int64).
+    """
+    if x.dim() != 3:
+        raise ValueError(f"x must be (batch, time, features), got {x.dim()} dimensions")
+    if lengths is None:
+        return
+    if lengths.dtype != torch.int64:
+        raise TypeError(
+            f"lengths must be int64 (torch.long), the dtype of the ONNX export's lengths input; got "
+            f"{_dtype_name(lengths)}: pass lengths.long()"
+        )
+    if lengths.dim() != 1 or lengths.shape[0] != x.shape[0]:
+        raise ValueError(f"lengths must be (batch,) = ({x.shape[0]},), got {lengths.dim()} dimensions")
+    if check_values and lengths.numel() > 0:
+        steps = x.shape[1]
+        if bool(((lengths < 0) | (lengths > steps)).any()):
+            raise ValueError(
+                f"lengths must lie in [0, T] = [0, {steps}]; got values from {int(lengths.min())} "
+                f"to {int(lengths.max())}"
+            )
 
 
 class SequenceClassifier(nn.Module):
@@ -76,7 +134,17 @@ class SequenceClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Logits for ``x`` of shape (B, T, L); ``lengths`` (B,) marks right-padded sequences."""
+        """Logits (B, C) for ``x`` (B, T, L) float; ``lengths`` (B,) int64 marks right-padded clips.
+
+        Every ``lengths[b]`` lies in ``[0, T]``; a clip of length 0 (and every clip when T = 0) is classified
+        from the zero initial state, as the ONNX export does. ``lengths=None`` means every clip is T long.
+
+        Raises:
+            TypeError: ``lengths`` is not int64.
+            ValueError: ``x`` is not 3-D, or ``lengths`` is not (B,) with values in ``[0, T]`` (the range is
+                checked in eval mode and whenever ``lengths`` is on the CPU).
+        """
+        check_inputs(x, lengths, check_values=not self.training or lengths is None or lengths.device.type == "cpu")
         if self.input_index is not None:
             x = x.index_select(-1, self.input_index)
         if self.frontend is not None:
@@ -84,6 +152,9 @@ class SequenceClassifier(nn.Module):
             lengths = None
         if self.input_ib is not None:
             x = self.input_ib(x)
+        if x.shape[1] == 0:  # empty clips (recurrent layers refuse T = 0): the zero initial state, shaped by one step
+            outputs = self.rnn(x.new_zeros((x.shape[0], 1, x.shape[2])))[0]
+            return self.head(self.dropout(torch.zeros_like(outputs[:, 0])))
         outputs = self.rnn(x)[0]
         return self.head(self.dropout(last_valid_step(outputs, lengths)))
 
