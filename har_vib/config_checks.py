@@ -57,6 +57,42 @@ _RULES: list[tuple[str, str, Callable[[Any], bool], str]] = [
         "trainer.max_epochs=60, or train=false to evaluate and export without training",
     ),
     (
+        "trainer.max_steps",
+        "a whole number >= 1, or -1 (no step budget: max_epochs decides)",
+        lambda v: v is None or (_is_int(v) and (v >= 1 or v == -1)),
+        "trainer.max_steps=1500",
+    ),
+    (
+        "model.lr_schedule",
+        "'none' (constant) or 'cosine' (warm-up, then cosine decay to 0)",
+        lambda v: v in ("none", "cosine"),
+        "model.lr_schedule=cosine",
+    ),
+    (
+        "model.warmup_fraction",
+        "a number in [0, 1) (the share of the steps the learning rate warms up over)",
+        lambda v: _is_number(v) and 0 <= v < 1,
+        "model.warmup_fraction=0.05",
+    ),
+    (
+        "model.beta_warmup",
+        "a number in [0, 1] (the share of the steps beta rises from 0 over; 0: no warm-up)",
+        lambda v: _is_number(v) and 0 <= v <= 1,
+        "model.beta_warmup=0.25",
+    ),
+    (
+        "dataset.patch_length",
+        "'auto' or a whole number >= 1 (steps per LSTM input)",
+        lambda v: v == "auto" or (_is_int(v) and v >= 1),
+        "dataset.patch_length=auto",
+    ),
+    (
+        "dataset.max_rnn_steps",
+        "a whole number >= 1 (the recurrence length patch_length=auto aims at)",
+        lambda v: _is_int(v) and v >= 1,
+        "dataset.max_rnn_steps=64",
+    ),
+    (
         "callbacks.prune_export.finetune_epochs",
         "a whole number >= 0",
         lambda v: _is_int(v) and v >= 0,
@@ -88,7 +124,7 @@ def check_run_config(cfg: DictConfig) -> None:
         value = _get(cfg, key)
         if value is _MISSING:
             continue
-        if key == "trainer.max_epochs" and _get(cfg, "train") is False:
+        if key in ("trainer.max_epochs", "trainer.max_steps") and _get(cfg, "train") is False:
             continue  # train=false: no epochs are run
         if not ok(value):
             raise ConfigError(f"{key}={value!r}: must be {must}; e.g. {fix}")

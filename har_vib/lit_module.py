@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from typing import Any, Optional, Union
 
@@ -28,6 +30,19 @@ def alive_counts(net: SequenceClassifier) -> dict[str, int]:
             counts[f"gate_{gate}"] = int(mask.sum())
         counts["hidden"] = int(rnn.kept_hidden_mask().sum())
     return counts
+
+
+LR_SCHEDULES = ("none", "cosine")
+
+
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """Learning-rate factor at optimisation ``step`` (0-based): ``(step + 1) / warmup`` during the warm-up, then
+    ``(1 + cos(pi * progress)) / 2`` with ``progress`` going from 0 to 1 over the remaining ``total - warmup``
+    steps (0 from then on)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def two_group_adam(net: torch.nn.Module, hp: Any) -> torch.optim.Optimizer:
@@ -58,6 +73,13 @@ class SequenceLitModule(L.LightningModule):
         iss_stage: settings of :class:`ISSStage` to run after VIB pruning (VIB + ISS); None: no such stage.
         magnitude_keep: after training a plain model, magnitude-prune its recurrent weights to this many
             parameters (biases included) and fine-tune with the pruned weights held at 0; 0: off.
+        lr_schedule: ``"none"`` (constant learning rates, the papers' protocol) or ``"cosine"``: a linear warm-up
+            over the first ``warmup_fraction`` of the optimisation steps, then a cosine decay to 0 (Loshchilov and
+            Hutter, "SGDR", ICLR 2017, arXiv:1608.03983), per step, on both parameter groups.
+        warmup_fraction: share of the steps the cosine schedule warms up over, in [0, 1).
+        beta_warmup: share of the steps over which the KL weight rises linearly from 0 to ``beta`` (KL annealing,
+            Bowman et al., "Generating Sentences from a Continuous Space", CoNLL 2016, arXiv:1511.06349), so the
+            bottlenecks cannot prune units before the classifier has learned anything; 0: ``beta`` from the start.
     """
 
     def __init__(
@@ -76,6 +98,9 @@ class SequenceLitModule(L.LightningModule):
         zero_threshold: float = 0.0,
         iss_stage: Optional[dict[str, Any]] = None,
         magnitude_keep: int = 0,
+        lr_schedule: str = "none",
+        warmup_fraction: float = 0.0,
+        beta_warmup: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net"], logger=False)
@@ -97,6 +122,12 @@ class SequenceLitModule(L.LightningModule):
         if magnitude_keep and (net.is_vib or group_lasso > 0):
             raise ValueError("magnitude_keep prunes a plain, unregularised model (model=magnitude_lstm)")
         self.magnitude_keep = int(magnitude_keep)
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"model.lr_schedule={lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
+        if not 0.0 <= warmup_fraction < 1.0:
+            raise ValueError(f"model.warmup_fraction={warmup_fraction}: must be in [0, 1), e.g. 0.05")
+        if not 0.0 <= beta_warmup <= 1.0:
+            raise ValueError(f"model.beta_warmup={beta_warmup}: must be in [0, 1], e.g. 0.25")
 
     @property
     def uses_iss(self) -> bool:
@@ -113,17 +144,32 @@ class SequenceLitModule(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         ce, logits, y = self._step(batch)
-        loss = ce + self.hparams.beta * self.net.kl()
+        beta = self.current_beta()
+        loss = ce + beta * self.net.kl()
         if self.uses_iss:
             lasso = group_lasso_penalty(self.net, self.hparams.iss_include_head)
             loss = loss + self.hparams.group_lasso * lasso
             self.log("iss/penalty", lasso.detach(), on_step=False, on_epoch=True, sync_dist=True, batch_size=len(y))
+        if self.net.is_vib and self.hparams.beta_warmup > 0:
+            self.log("vib/beta", beta, on_step=False, on_epoch=True, batch_size=len(y))
         self.train_acc(logits, y)
         bs = len(y)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=bs)
         self.log("train/ce", ce, on_step=False, on_epoch=True, sync_dist=True, batch_size=bs)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=bs)
         return loss
+
+    def total_steps(self) -> int:
+        """Optimisation steps the fit will take (Lightning's estimate from max_steps, max_epochs and the loader)."""
+        return max(int(self.trainer.estimated_stepping_batches), 1)
+
+    def current_beta(self) -> float:
+        """The KL weight at this step: ``beta * min(1, step / (beta_warmup * total_steps))`` (``beta`` without a
+        warm-up or outside a fit)."""
+        frac = self.hparams.beta_warmup
+        if frac <= 0 or self._trainer is None:
+            return float(self.hparams.beta)
+        return float(self.hparams.beta) * min(1.0, self.global_step / (frac * self.total_steps()))
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.hparams.zero_threshold > 0 and not self.net.is_vib:
@@ -160,5 +206,12 @@ class SequenceLitModule(L.LightningModule):
         self.log("test/loss", ce, on_epoch=True, sync_dist=True, batch_size=len(y))
         self.log("test/acc", self.test_acc, on_epoch=True, batch_size=len(y))
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return two_group_adam(self.net, self.hparams)
+    def configure_optimizers(self) -> Any:
+        optimizer = two_group_adam(self.net, self.hparams)
+        if self.hparams.lr_schedule == "none":
+            return optimizer
+        factor = functools.partial(
+            warmup_cosine, total=self.total_steps(), warmup=int(self.hparams.warmup_fraction * self.total_steps())
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -35,7 +35,8 @@ TINY_RUN = [
     "+trainer.enable_progress_bar=false",
     "logger=csv",
 ]
-TINY = ["dataset.name=BasicMotions", "dataset.batch_size=8", *TINY_RUN]
+# BasicMotions step by step (its 100 steps would be read as 50 patches of 2 by default): the tests' shapes stay (T, 6)
+TINY = ["dataset.name=BasicMotions", "dataset.batch_size=8", "dataset.patch_length=1", *TINY_RUN]
 # train.py in a subprocess (kill-and-resume, DDP): 3 epochs, one fine-tuning epoch
 SUBPROCESS_RUN = [*TINY, "trainer.max_epochs=3"]
 

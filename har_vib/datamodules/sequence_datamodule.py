@@ -20,10 +20,12 @@ order of the model's outputs and the numbers of step 5, which an exported model'
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Optional
 
 import numpy as np
 
+from har_vib.data.patching import auto_patch_length, patch_sequence
 from har_vib.data.sequence_files import SequenceSplit
 from har_vib.data.sequences import SequenceDataset, channel_stats, pad_collate, stratified_split
 from har_vib.datamodules.base import ClassificationDataModule
@@ -62,6 +64,10 @@ class SequenceDataModule(ClassificationDataModule):
             val split; in [0, 1).
         test_fraction: share of every class held out for testing when the data has no test split; in (0, 1).
         standardize: standardise channels with the training part's statistics (NaNs are imputed either way).
+        patch_length: steps grouped into one LSTM input, (T, C) -> (ceil(T / P), P * C) (see
+            :mod:`har_vib.data.patching`); ``"auto"``: the smallest P that unrolls the longest training sequence
+            over at most ``max_rnn_steps`` steps (1 for short sequences).
+        max_rnn_steps: the recurrence length ``patch_length="auto"`` aims at.
     """
 
     collate_fn = staticmethod(pad_collate)
@@ -75,8 +81,16 @@ class SequenceDataModule(ClassificationDataModule):
         num_workers: int = 0,
         standardize: bool = True,
         seed: int = 0,
+        patch_length: int | str = "auto",
+        max_rnn_steps: int = 64,
     ) -> None:
         super().__init__()
+        if patch_length != "auto" and not (isinstance(patch_length, int) and patch_length >= 1):
+            raise ConfigError(f"dataset.patch_length={patch_length!r}: must be 'auto' or an integer >= 1, e.g. 1")
+        if not (isinstance(max_rnn_steps, int) and max_rnn_steps >= 1):
+            raise ConfigError(f"dataset.max_rnn_steps={max_rnn_steps!r}: must be an integer >= 1, e.g. 64")
+        self.patch_length = 1
+        self.channels = 0
         if batch_size <= 0:
             raise ConfigError(f"dataset.batch_size must be > 0, got {batch_size}")
         if not 0.0 <= val_fraction < 1.0:
@@ -149,7 +163,20 @@ class SequenceDataModule(ClassificationDataModule):
         self.fill, std = channel_stats(train.sequences)
         self.mean = self.fill if hp.standardize else np.zeros_like(self.fill)
         self.std = std if hp.standardize else np.ones_like(std)
-        self.input_dim = int(train.sequences[0].shape[1])
+        self.channels = int(train.sequences[0].shape[1])
+        longest = max(len(s) for s in train.sequences)
+        auto = hp.get("patch_length", "auto") == "auto"
+        self.patch_length = auto_patch_length(longest, hp.get("max_rnn_steps", 64)) if auto else int(hp.patch_length)
+        self.input_dim = self.channels * self.patch_length
+        if self.patch_length > 1:
+            log.info(
+                "patches of %d steps: the LSTM reads (ceil(T / %d), %d) inputs, %d steps for the longest sequence "
+                "(dataset.patch_length=1 reads every step)",
+                self.patch_length,
+                self.patch_length,
+                self.input_dim,
+                math.ceil(longest / self.patch_length),
+            )
         self.sources = {name: split.source for name, split in splits.items()}
         self.sizes = {name: len(split) for name, split in splits.items()}
         imputed = {name: int(sum(np.isnan(s).sum() for s in split.sequences)) for name, split in splits.items()}
@@ -170,7 +197,7 @@ class SequenceDataModule(ClassificationDataModule):
             len(train),
             len(val),
             len(test),
-            self.input_dim,
+            self.channels,
             min(lengths),
             max(lengths),
             self.num_classes,
@@ -179,16 +206,17 @@ class SequenceDataModule(ClassificationDataModule):
     def preprocess(self, split: SequenceSplit) -> SequenceSplit:
         """The per-sequence preprocessing, the same for train, val and test, and what a user of the exported model
         must do to its input (:meth:`dataset_info` holds the numbers): each (T_i, C) sequence gets NaN -> ``fill``
-        (the channel's training mean), then ``(x - mean) / std``. ``split.labels`` are class indices (N,) and are
+        (the channel's training mean), then ``(x - mean) / std``, then patches of ``patch_length`` steps:
+        (T_i, C) -> (ceil(T_i / P), P * C), zero-padded at the end. ``split.labels`` are class indices (N,) and are
         carried along, so a step that turns one sequence into several returns each one's label with it.
 
         Returns:
-            A new split of (T_i, C) float32 sequences; ``split`` is left as it was.
+            A new split of (ceil(T_i / P), P * C) float32 sequences; ``split`` is left as it was.
         """
         out = []
         for seq in split.sequences:
             filled = np.where(np.isnan(seq), self.fill, seq)
-            out.append(((filled - self.mean) / self.std).astype(np.float32))
+            out.append(patch_sequence(((filled - self.mean) / self.std).astype(np.float32), self.patch_length))
         return SequenceSplit(out, split.labels, split.source)
 
     def dataset_info(self) -> dict[str, Any]:
@@ -198,9 +226,12 @@ class SequenceDataModule(ClassificationDataModule):
             raise RuntimeError("call setup() before dataset_info()")
         return {
             "classes": self.class_names,
-            "channels": self.input_dim,
-            "preprocess": "x[isnan(x)] = fill (per channel); x = (x - mean) / std; x: (B, T, C) float32 padded "
-            "right, with lengths (B,) int64",
+            "channels": self.channels,
+            "patch_length": self.patch_length,
+            "input_dim": self.input_dim,
+            "preprocess": "x[isnan(x)] = fill (per channel); x = (x - mean) / std; zero-pad T to a multiple of "
+            "patch_length P and reshape (T, C) -> (T / P, P * C); x: (B, T / P, P * C) float32 padded right, with "
+            "lengths ceil(T_i / P) (B,) int64",
             "fill": self.fill.tolist(),
             "mean": self.mean.tolist(),
             "std": self.std.tolist(),

@@ -34,8 +34,20 @@ class TimeSeriesDataModule(SequenceDataModule):
         num_workers: int = 0,
         standardize: bool = True,
         seed: int = 0,
+        patch_length: int | str = "auto",
+        max_rnn_steps: int = 64,
     ) -> None:
-        super().__init__(val_fraction, test_fraction, batch_size, eval_batch_size, num_workers, standardize, seed)
+        super().__init__(
+            val_fraction,
+            test_fraction,
+            batch_size,
+            eval_batch_size,
+            num_workers,
+            standardize,
+            seed,
+            patch_length,
+            max_rnn_steps,
+        )
         self.train_file, self.test_file = ts_files(name, path, test_path)
         if self.train_file is None:
             check_bundled_name(str(name))

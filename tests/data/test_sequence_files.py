@@ -89,8 +89,10 @@ def test_real_arff_without_test_file_gets_a_stratified_test_split(tmp_path: Path
     # the held-out test samples are the same for every run seed; validation follows the seed
     other = _setup(TimeSeriesDataModule(path=str(arff), seed=5))
 
-    def raw(d):  # undo the standardisation, whose statistics follow the training part
-        return [s.numpy() * d.std + d.mean for s in d.test_set.sequences]
+    def raw(d):  # undo the standardisation, whose statistics follow the training part (a patch: P steps of C)
+        return [
+            s.numpy() * np.tile(d.std, d.patch_length) + np.tile(d.mean, d.patch_length) for s in d.test_set.sequences
+        ]
 
     assert all(np.allclose(a, b, atol=1e-4) for a, b in zip(raw(dm), raw(other)))
     assert not np.allclose(dm.mean, other.mean)
@@ -151,7 +153,7 @@ def test_nan_in_a_real_ts_file_is_imputed_and_logged(tmp_path: Path, caplog):
             lines[i] = "?," + rest
         (tmp_path / name).write_text("\n".join(lines) + "\n")
     with caplog.at_level(logging.INFO):
-        dm = _setup(TimeSeriesDataModule(path=str(tmp_path / "BasicMotions_TRAIN.ts")))
+        dm = _setup(TimeSeriesDataModule(path=str(tmp_path / "BasicMotions_TRAIN.ts"), patch_length=1))
     line = next(r.getMessage() for r in caplog.records if "imputed" in r.getMessage())
     counts = dict(part.split() for part in line.split(": ", 1)[1].split(", "))
     assert sum(int(v) for v in counts.values()) == 10 and int(counts["test"]) == 5
