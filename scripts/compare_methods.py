@@ -1,11 +1,13 @@
 """Every compression method on the same shipped data and seeds (``make compare``).
 
   python scripts/compare_methods.py                                  # BasicMotions + synthetic videos, 3 seeds
+  python scripts/compare_methods.py --datasets arrowhead osuleaf --methods naive_lstm vib_lstm minirocket
   python scripts/compare_methods.py --datasets japanesevowels --seeds 5
   python scripts/compare_methods.py --methods naive_lstm vib_lstm -- trainer.max_epochs=10
 
 Runs ``train.py`` per (dataset, method, seed) into ``outputs/compare/<dataset>/<method>/seed<k>`` (a finished
-run is reused, so an interrupted comparison resumes), then writes ``compare.csv`` and ``compare.md``: LSTM
+run is reused, so an interrupted comparison resumes; ``minirocket`` is aeon's MiniRocket on the same sequences,
+the reference of how good any model gets there), then writes ``compare.csv`` and ``compare.md``: LSTM
 parameters of the exported model, compression ratio, test accuracy mean +- std over seeds, and wall time per
 run (process start to exit). ``small_lstm`` and ``magnitude_lstm`` are sized from the same seed's vib_lstm run.
 Anything after ``--`` is passed to every run as Hydra overrides.
@@ -21,7 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a 
 
 from tqdm import tqdm  # noqa: E402
 
-from har_vib.reports.compare import COLUMNS, DATASETS, METHODS, markdown, run_one, summarise  # noqa: E402
+from har_vib.reports.compare import (  # noqa: E402
+    COLUMNS,
+    DATASETS,
+    METHODS,
+    REFERENCES,
+    is_sequence_dataset,
+    markdown,
+    run_one,
+    summarise,
+)  # noqa: E402
 from har_vib.utils.io import atomic_save, write_csv_rows  # noqa: E402
 
 
@@ -39,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     if {"small_lstm", "magnitude_lstm"} & set(methods) and "vib_lstm" not in methods:
         methods.insert(0, "vib_lstm")
     out = args.out.resolve()
-    jobs = [(d, s, m) for d in args.datasets for s in range(args.seeds) for m in methods]
+    jobs = [
+        (d, s, m)
+        for d in args.datasets
+        for s in range(args.seeds)
+        for m in methods
+        if m not in REFERENCES or is_sequence_dataset(d)  # MiniRocket: sequence datasets only
+    ]
     results, vib = [], {}
     for dataset, seed, method in tqdm(jobs, desc="compare", unit="run"):
         try:

@@ -26,6 +26,11 @@ ROOT = Path(__file__).resolve().parents[2]
 DATASETS: dict[str, list[str]] = {
     "basicmotions": ["dataset=ts", "dataset.name=BasicMotions"],
     "japanesevowels": ["dataset=ts", "dataset.name=JapaneseVowels"],
+    "arrowhead": ["dataset=ts", "dataset.name=ArrowHead"],
+    "italypowerdemand": ["dataset=ts", "dataset.name=ItalyPowerDemand"],
+    "osuleaf": ["dataset=ts", "dataset.name=OSULeaf"],
+    "acsf1": ["dataset=ts", "dataset.name=ACSF1"],
+    "gunpoint": ["dataset=ts", "dataset.name=GunPoint"],
     "synthetic_video": ["experiment=demo_video"],
 }
 
@@ -42,7 +47,13 @@ METHODS: dict[str, list[str]] = {
     "ts_vib_lstm": ["model=ts_vib_lstm"],
     "small_lstm": ["model=small_lstm"],
     "magnitude_lstm": ["model=magnitude_lstm"],
+    # not an LSTM: aeon's MiniRocket on the same sequences (scripts/minirocket_reference.py), how good any model
+    # gets on the dataset; sequence datasets only
+    "minirocket": [],
 }
+
+# methods that are not train.py runs
+REFERENCES = ("minirocket",)
 
 COLUMNS = (
     "dataset",
@@ -66,9 +77,9 @@ class RunResult:
     seed: int
     folder: Path
     accuracy: float
-    lstm_params: int
+    lstm_params: Optional[int]
     compression_ratio: Optional[float]
-    hidden_after: int
+    hidden_after: Optional[int]
     wall_s: float
 
 
@@ -86,6 +97,12 @@ def matched_overrides(method: str, vib: Optional[RunResult]) -> list[str]:
 def read_result(dataset: str, method: str, seed: int, folder: Path) -> Optional[RunResult]:
     """The result a finished run left in ``folder`` (None when it has not finished)."""
     metrics_path, comp_path, timing = folder / "metrics.json", folder / "compression.json", folder / "wall_time.json"
+    if method in REFERENCES:  # no model to compress: accuracy and time only
+        if not (is_finished(folder) and metrics_path.is_file() and timing.is_file()):
+            return None
+        acc = float(json.loads(metrics_path.read_text())["test_acc"])
+        wall = float(json.loads(timing.read_text())["wall_s"])
+        return RunResult(dataset, method, seed, folder, acc, None, None, None, wall)
     if not (is_finished(folder) and metrics_path.is_file() and comp_path.is_file() and timing.is_file()):
         return None
     metrics, comp = json.loads(metrics_path.read_text()), json.loads(comp_path.read_text())
@@ -131,7 +148,11 @@ def run_one(
         return read_result(dataset, method, seed, folder)
     if (folder / "checkpoints" / "last.ckpt").is_file():  # killed: continue it where it stopped
         args = [f"resume={folder}"]
-    run = runner or _train_subprocess
+    if method in REFERENCES:
+        if not is_sequence_dataset(dataset):
+            raise ValueError(f"{method} runs on sequence datasets (dataset=ts), not {dataset!r}")
+        args = [f"--out={folder}", *DATASETS[dataset], f"seed={seed}", *_dataset_overrides(extra)]
+    run = runner or (_reference_subprocess if method in REFERENCES else _train_subprocess)
     start = time.perf_counter()
     proc = run(args)
     wall = time.perf_counter() - start
@@ -143,6 +164,21 @@ def run_one(
     if result is None:
         raise RuntimeError(f"{folder}: train.py finished without metrics.json / compression.json")
     return result
+
+
+def is_sequence_dataset(dataset: str) -> bool:
+    """Whether ``dataset`` (a key of :data:`DATASETS`) is a sequence dataset (``dataset=ts``)."""
+    return DATASETS[dataset][0] == "dataset=ts"
+
+
+def _dataset_overrides(extra: Sequence[str]) -> list[str]:
+    """The overrides of ``extra`` that change the data (``dataset.*``): what a reference must see too."""
+    return [o for o in extra if o.lstrip("+~").startswith("dataset.")]
+
+
+def _reference_subprocess(args: list[str]) -> subprocess.CompletedProcess:
+    script = ROOT / "scripts" / "minirocket_reference.py"
+    return subprocess.run([sys.executable, str(script), *args], cwd=ROOT, capture_output=True, text=True, check=False)
 
 
 def _train_subprocess(args: list[str]) -> subprocess.CompletedProcess:
@@ -160,12 +196,13 @@ def summarise(results: Sequence[RunResult]) -> list[dict[str, Any]]:
     for (dataset, method), runs in groups.items():
         accs = [100.0 * r.accuracy for r in runs]
         ratios = [r.compression_ratio for r in runs if r.compression_ratio]
+        sizes = [r.lstm_params for r in runs if r.lstm_params is not None]
         rows.append(
             {
                 "dataset": dataset,
                 "method": method,
                 "runs": len(runs),
-                "lstm_params": round(statistics.fmean(r.lstm_params for r in runs)),
+                "lstm_params": round(statistics.fmean(sizes)) if sizes else None,
                 "compression_ratio": round(statistics.fmean(ratios), 1) if ratios else None,
                 "acc_mean": round(statistics.fmean(accs), 1),
                 "acc_std": round(statistics.stdev(accs), 1) if len(accs) > 1 else 0.0,
@@ -174,7 +211,8 @@ def summarise(results: Sequence[RunResult]) -> list[dict[str, Any]]:
         )
     naive = {r["dataset"]: r["lstm_params"] for r in rows if r["method"] == "naive_lstm"}
     for r in rows:  # against the dense baseline: what a size-matched control (small_lstm) is compared by
-        r["vs_naive"] = round(naive[r["dataset"]] / r["lstm_params"], 1) if r["dataset"] in naive else None
+        known = r["dataset"] in naive and r["lstm_params"]
+        r["vs_naive"] = round(naive[r["dataset"]] / r["lstm_params"], 1) if known else None
     return rows
 
 
@@ -187,8 +225,9 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
     for r in rows:
         ratio = f"{r['compression_ratio']:.1f}x" if r["compression_ratio"] else "-"
         vs = f"{r['vs_naive']:.1f}x" if r.get("vs_naive") else "-"
+        params = f"{r['lstm_params']:,}" if r["lstm_params"] is not None else "-"
         lines.append(
-            f"| {r['dataset']} | {r['method']} | {r['runs']} | {r['lstm_params']:,} | {ratio} | {vs} | "
+            f"| {r['dataset']} | {r['method']} | {r['runs']} | {params} | {ratio} | {vs} | "
             f"{r['acc_mean']:.1f} +- {r['acc_std']:.1f} | {r['wall_s']:.0f} |"
         )
     return "\n".join(lines)

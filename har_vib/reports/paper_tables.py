@@ -42,9 +42,14 @@ ARCHITECTURE_COLUMNS = (
 
 def compose_experiment(experiment: str, overrides: Sequence[str] = ()) -> DictConfig:
     """``conf/config.yaml`` with ``experiment=<experiment>``, as ``train.py`` would compose it."""
+    return compose_config([f"experiment={experiment}", *overrides])
+
+
+def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """``conf/config.yaml`` with Hydra ``overrides``, as ``train.py`` would compose it (without running it)."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
-        return compose(config_name="config", overrides=[f"experiment={experiment}", *overrides])
+        return compose(config_name="config", overrides=list(overrides))
 
 
 @cache
