@@ -56,3 +56,39 @@ def test_a_run_is_recorded_then_reused(tmp_path: Path):
 
     again = run_one("basicmotions", "vib_lstm", 0, tmp_path, runner=must_not_run)
     assert again == result
+
+
+def test_a_reference_row_has_no_lstm_size():
+    mini = RunResult("d", "minirocket", 0, Path("."), 0.95, None, None, None, 1.0)
+    rows = summarise([_result("naive_lstm", 0, 0.7, 3000, 1.0), mini])
+    ref = next(r for r in rows if r["method"] == "minirocket")
+    assert ref["lstm_params"] is None and ref["vs_naive"] is None and ref["acc_mean"] == 95.0
+    assert "| d | minirocket | 1 | - | - | - | 95.0 +- 0.0 | 1 |" in markdown(rows)
+
+
+def test_minirocket_needs_a_sequence_dataset(tmp_path: Path):
+    with pytest.raises(ValueError, match="sequence datasets"):
+        run_one("synthetic_video", "minirocket", 0, tmp_path, runner=lambda args: None)
+
+
+@pytest.mark.slow
+def test_minirocket_runs_on_the_runs_own_sequences_and_is_reused(tmp_path: Path):
+    seen = []
+
+    def real(args):
+        from har_vib.reports.compare import _reference_subprocess
+
+        seen.append(args)
+        return _reference_subprocess(args)
+
+    result = run_one(
+        "italypowerdemand", "minirocket", 1, tmp_path, ["dataset.val_fraction=0.3", "model.lr=1"], runner=real
+    )
+    assert seen[0][-2:] == ["seed=1", "dataset.val_fraction=0.3"]  # the data overrides, not the model's
+    assert result.lstm_params is None and 0.9 <= result.accuracy <= 1.0  # MiniRocket on ItalyPowerDemand: ~96%
+    assert result.folder == tmp_path / "italypowerdemand" / "minirocket" / "seed1"
+
+    def must_not_run(args):
+        raise AssertionError(f"a finished reference was run again: {args}")
+
+    assert run_one("italypowerdemand", "minirocket", 1, tmp_path, runner=must_not_run) == result
