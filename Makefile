@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-video bench-extract bench bench-flow bench-clip tables compare compare-encoders test lint format sweep sync-wandb clean
+.PHONY: install demo demo-video bench-extract bench bench-flow bench-clip tables compare compare-sequences compare-encoders test lint format sweep sync-wandb clean
 
 install: $(STAMP)
 
@@ -68,9 +68,17 @@ compare-encoders: install
 tables: install
 	$(BIN)/python scripts/paper_tables.py --architectures
 
-# every compression method on BasicMotions and the synthetic videos, 3 seeds: outputs/compare/compare.md
+# every compression method on BasicMotions and the synthetic videos, 3 seeds, with MiniRocket as the reference on
+# BasicMotions: outputs/compare/compare.md
 compare: install
 	WANDB_MODE=disabled $(BIN)/python scripts/compare_methods.py $(COMPARE_ARGS)
+
+# the default recipe across aeon's datasets: naive LSTM, VIB-LSTM (compact) and MiniRocket, 3 seeds each
+# (about 1 h on 2 cores): outputs/compare_sequences/compare.md
+SEQ_DATASETS = basicmotions italypowerdemand arrowhead osuleaf acsf1
+compare-sequences: install
+	WANDB_MODE=disabled $(BIN)/python scripts/compare_methods.py --datasets $(SEQ_DATASETS) \
+		--methods naive_lstm vib_lstm minirocket --out outputs/compare_sequences $(COMPARE_ARGS)
 
 test: install
 	WANDB_MODE=disabled $(BIN)/python -m pytest -q

@@ -57,10 +57,10 @@ _RULES: list[tuple[str, str, Callable[[Any], bool], str]] = [
         "trainer.max_epochs=60, or train=false to evaluate and export without training",
     ),
     (
-        "trainer.max_steps",
-        "a whole number >= 1, or -1 (no step budget: max_epochs decides)",
-        lambda v: v is None or (_is_int(v) and (v >= 1 or v == -1)),
-        "trainer.max_steps=1500",
+        "train_steps",
+        "null (trainer.max_epochs decides) or a whole number >= 1 (optimisation steps, as whole epochs)",
+        lambda v: v is None or (_is_int(v) and v >= 1),
+        "train_steps=1500",
     ),
     (
         "model.lr_schedule",
@@ -124,7 +124,7 @@ def check_run_config(cfg: DictConfig) -> None:
         value = _get(cfg, key)
         if value is _MISSING:
             continue
-        if key in ("trainer.max_epochs", "trainer.max_steps") and _get(cfg, "train") is False:
+        if key in ("trainer.max_epochs", "train_steps") and _get(cfg, "train") is False:
             continue  # train=false: no epochs are run
         if not ok(value):
             raise ConfigError(f"{key}={value!r}: must be {must}; e.g. {fix}")

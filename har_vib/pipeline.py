@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +213,8 @@ def _train(cfg: DictConfig, checkpoint: dict[str, Any] | None, ckpt_path: str | 
         check_checkpoint_fits(module, checkpoint, str(ckpt_path), resuming)
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_loggers(cfg.get("logger"), checkpoint)
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    budget = _step_budget_epochs(cfg, datamodule)
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **budget)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
@@ -238,6 +240,27 @@ def _train(cfg: DictConfig, checkpoint: dict[str, Any] | None, ckpt_path: str | 
         return metrics
     finally:
         _finish_wandb()
+
+
+def epochs_for_steps(train_steps: int, batches_per_epoch: int, max_epochs: int | None) -> int:
+    """Whole epochs that give at least ``train_steps`` optimisation steps, ``max_epochs`` at most (None or -1: no
+    cap). The budget is turned into epochs, not given to Lightning as ``max_steps``: a run resumed from a
+    checkpoint written at an epoch's validation end then replays exactly the epochs an uninterrupted run has."""
+    epochs = max(1, math.ceil(train_steps / max(batches_per_epoch, 1)))
+    return epochs if max_epochs in (None, -1) else min(epochs, int(max_epochs))
+
+
+def _step_budget_epochs(cfg: DictConfig, datamodule: Any) -> dict[str, int]:
+    """``{"max_epochs": n}`` when the config sets ``train_steps`` (the sequence recipe), else nothing. Steps are
+    counted over the whole training set at ``dataset.batch_size`` (under DDP each process takes its share of
+    every epoch, so the same epochs make fewer steps per process)."""
+    steps = cfg.get("train_steps")
+    if not steps or not cfg.get("train", True):
+        return {}
+    batches = len(datamodule.train_dataloader(whole=True))
+    epochs = epochs_for_steps(int(steps), batches, cfg.trainer.get("max_epochs"))
+    log.info("train_steps=%d: %d epochs of %d batches (%d steps)", steps, epochs, batches, epochs * batches)
+    return {"max_epochs": epochs}
 
 
 def check_checkpoint_fits(

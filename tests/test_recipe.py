@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from har_vib.lit_module import SequenceLitModule, warmup_cosine
 from har_vib.models import create_model
+from har_vib.pipeline import epochs_for_steps
 from har_vib.reports.paper_tables import compose_config, compose_experiment
 
 
@@ -97,11 +98,19 @@ def test_bad_recipe_values_name_the_key(hp, key):
 def test_sequence_datasets_bring_the_recipe_and_video_and_paper_runs_keep_their_protocol():
     for overrides in ([], ["dataset=arrays", "dataset.path=x.npz"], ["model=naive_lstm", "trainer=gpu"]):
         cfg = compose_config(overrides)
-        assert cfg.trainer.max_steps == 1500 and cfg.trainer.max_epochs >= 1000, overrides
+        assert cfg.train_steps == 1500 and cfg.trainer.max_epochs >= 1000, overrides
         assert cfg.model.lr_schedule == "cosine" and cfg.model.beta_warmup == 0.25, overrides
         assert cfg.dataset.patch_length == "auto", overrides
     capped = compose_config(["trainer.max_epochs=3"])
-    assert capped.trainer.max_epochs == 3 and capped.trainer.max_steps == 1500  # whichever comes first
+    assert capped.trainer.max_epochs == 3 and capped.train_steps == 1500  # whichever comes first
     for experiment in ("demo_video", "paper/t1_vib_lstm", "vibnet_lenet5_digits"):
         cfg = compose_experiment(experiment)
-        assert cfg.trainer.get("max_steps", -1) == -1 and "lr_schedule" not in cfg.model, experiment
+        assert cfg.train_steps is None and "lr_schedule" not in cfg.model, experiment
+
+
+def test_a_step_budget_is_whole_epochs_capped_by_max_epochs():
+    assert epochs_for_steps(1500, 4, 5000) == 375  # BasicMotions: 32 sequences, batch 10
+    assert epochs_for_steps(1500, 16, 5000) == 94  # OSULeaf: 1504 steps, never fewer than asked
+    assert epochs_for_steps(1500, 16, 3) == 3  # trainer.max_epochs=3 caps it
+    assert epochs_for_steps(1500, 16, -1) == 94 and epochs_for_steps(1500, 16, None) == 94
+    assert epochs_for_steps(10, 500, 60) == 1
