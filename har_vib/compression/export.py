@@ -4,7 +4,12 @@ spec.
 Input contract, the same in every format (eager :class:`~har_vib.models.sequence_classifier.SequenceClassifier`,
 ``pruned.pt``, ``pruned.onnx``, ``pruned_int8.onnx``):
 
-* ``x``: (B, T, F) float32, B >= 1, T >= 0, F the model's input width;
+* ``x``: (B, T, F) float32, B >= 1, T >= 0, F the number of input features the model was trained on
+  (``input_features``, before input pruning: a compact model gathers its kept columns from x). The ONNX files
+  declare F as a fixed dimension, so onnxruntime refuses another F (``INVALID_ARGUMENT : Got invalid dimensions
+  for input: x ... index: 2 Got: 4 Expected: 3``); eager and TorchScript raise ``ValueError``. B = 0 is refused
+  by eager and TorchScript (``ValueError``); onnxruntime 1.32 crashes on it (a segfault in its LSTM/GRU
+  kernels), so never feed it an empty batch;
 * ``lengths``: (B,) int64 with ``0 <= lengths[b] <= T``; a clip of length 0 (and every clip when T = 0) is
   classified from the zero initial state, i.e. ``head(0)``. int32 (or any other dtype) is refused by all of them
   (TorchScript and eager: ``TypeError``; onnxruntime: ``INVALID_ARGUMENT``), as are negative lengths or lengths
@@ -70,6 +75,7 @@ def model_spec(model: SequenceClassifier) -> dict[str, Any]:
     return {
         "cell": cell_type(model.rnn),
         "rnn_type": type(model.rnn).__name__,
+        "input_features": int(model.input_features),
         "input_size": int(model.rnn.input_size),
         "hidden_size": int(model.rnn.hidden_size),
         "batch_first": True,

@@ -34,7 +34,8 @@ def has_dynamic_time(model: nn.Module) -> bool:
 
 def export_onnx(model: nn.Module, path: str | Path, x: torch.Tensor, lengths: torch.Tensor) -> Path:
     """Write ``model`` (eval mode, CPU) to ``path`` as ONNX, traced on the example ``(x, lengths)``; the batch
-    axis is dynamic, and the time axis too when :func:`has_dynamic_time`."""
+    axis is dynamic, and the time axis too when :func:`has_dynamic_time`. The feature axis stays fixed at the
+    example's width, which the eager model checks is its ``input_features``: onnxruntime refuses any other."""
     path = Path(path)
     model = model.eval().cpu()
     args = (x.cpu().float(), lengths.cpu().long())

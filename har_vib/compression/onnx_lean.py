@@ -63,7 +63,8 @@ def _head_layers(head: nn.Sequential) -> list[tuple[str, Any]]:
 
 
 def export_lean_onnx(model: nn.Module, path: str | Path) -> Path:
-    """Write ``model`` (see :func:`supports_lean`) as the minimal graph; inputs ``x`` (B, T, F) float32 and
+    """Write ``model`` (see :func:`supports_lean`) as the minimal graph; inputs ``x`` (B, T, F) float32 (F fixed at
+    ``model.input_features``, the width it was trained on, whatever input features it keeps) and
     ``lengths`` (B,) int64 in ``[0, T]``, output ``logits`` (B, C) float32; batch and time axes dynamic. A length
     of 0 (or T = 0) gives ``Y_h`` = the zero initial state, as the eager model does; onnxruntime refuses lengths
     outside ``[0, T]`` and any dtype other than int64 (the contract of :mod:`har_vib.compression.export`)."""
@@ -123,7 +124,8 @@ def export_lean_onnx(model: nn.Module, path: str | Path) -> Path:
         nodes,
         "compact_recurrent_classifier",
         [
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", "features"]),
+            # F fixed: onnxruntime refuses x of another width (the Gather alone would read any wider x)
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", int(model.input_features)]),
             helper.make_tensor_value_info("lengths", TensorProto.INT64, ["batch"]),
         ],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],

@@ -160,6 +160,7 @@ def shrink_classifier(
         input_index=None if all_inputs else selected,
         dropout=model.dropout.p,
         frontend=copy.deepcopy(frontend),
+        input_features=model.input_features,  # x keeps its width: the kept columns are gathered from it
     )
     compact.train(model.training)
     return compact

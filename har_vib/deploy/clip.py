@@ -82,6 +82,9 @@ def clip_pair(run: str | Path, seed: int = 0) -> tuple[ClipModel, ClipModel, dic
     encoder, new_index, trimmed = deploy_encoder(clip, index, random_weights=True)
     if new_index is not None:
         compact.input_index = torch.tensor(new_index, dtype=torch.long)
+    if trimmed:  # the trimmed encoder gives fewer features per frame: the compact model takes that width
+        with torch.no_grad():
+            compact.input_features = int(encoder(torch.zeros(1, 3, crop, crop)).shape[-1]) * int(clip["streams"])
     steps, streams = int(clip["frames"]), int(clip["streams"])
     before = ClipModel(dense.eval(), naive, steps, streams).eval()
     after = ClipModel(encoder, compact, steps, streams).eval()

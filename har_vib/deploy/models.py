@@ -32,6 +32,7 @@ def paper_scale_pair(seed: int = 0) -> tuple[SequenceClassifier, SequenceClassif
         nn.LSTM(PAPER_COMPACT_INPUTS, PAPER_COMPACT_HIDDEN, batch_first=True),
         make_head(PAPER_COMPACT_HIDDEN, PAPER_CLASSES),
         input_index=kept,
+        input_features=PAPER_FEATURES,
     )
     return naive.eval(), compact.eval(), PAPER_FEATURES
 
@@ -59,11 +60,18 @@ def load_compact(run: str | Path) -> SequenceClassifier:
         segments = len({k.split(".")[2] for k in state if k.startswith("frontend.norms.")})
         frontend = TemporalSegmentPool(spec["input_size"], segments)
     index = state.get("input_index")
+    features = spec.get("input_features")
+    if features is None and index is not None:  # a spec written before it recorded the width x takes
+        comp_path = run / "compression.json"
+        if not comp_path.is_file():
+            raise ConfigError(f"{run}: no input_features in pruned_spec.json and no compression.json to read it from")
+        features = json.loads(comp_path.read_text())["input_dim_before"]
     model = SequenceClassifier(
         rnn_cls(spec["input_size"], spec["hidden_size"], batch_first=True),
         _head_from_spec(spec, spec["hidden_size"]),
         input_index=index,
         frontend=frontend,
+        input_features=None if features is None else int(features),
     )
     model.load_state_dict(state)
     return model.eval()

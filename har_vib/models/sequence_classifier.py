@@ -65,20 +65,31 @@ def _dtype_name(t: torch.Tensor) -> str:
     return "another dtype"
 
 
-def check_inputs(x: torch.Tensor, lengths: Optional[torch.Tensor], check_values: bool = True) -> None:
+def check_inputs(
+    x: torch.Tensor, lengths: Optional[torch.Tensor], check_values: bool = True, features: Optional[int] = None
+) -> None:
     """Refuse inputs outside the exported models' contract, the same way in eager PyTorch and TorchScript (the
-    ONNX files refuse them in onnxruntime): ``x`` (B, T, F) with T >= 0; ``lengths`` None or (B,) int64 with
+    ONNX files refuse them in onnxruntime): ``x`` (B, T, F) with B >= 1, T >= 0 and F = ``features`` (the input
+    width the model was trained on, before any input feature was pruned); ``lengths`` None or (B,) int64 with
     every value in ``[0, T]`` (0: an empty clip, classified from the zero initial state).
 
     ``check_values=False`` skips the range check, which reads ``lengths`` back to the host (a training step on
-    an accelerator skips it; the datamodules' lengths are valid by construction).
+    an accelerator skips it; the datamodules' lengths are valid by construction). ``features=None`` takes any F.
 
     Raises:
-        ValueError: ``x`` is not 3-D, ``lengths`` is not (B,), or a length is negative or longer than T.
+        ValueError: ``x`` is not 3-D, has another number of features than ``features`` or no clip (B = 0: the
+            ONNX files' recurrent operators crash onnxruntime on an empty batch, so no format takes one),
+            ``lengths`` is not (B,), or a length is negative or longer than T.
         TypeError: ``lengths`` is not int64 (int32 lengths included: ONNX's ``lengths`` input is int64).
     """
     if x.dim() != 3:
         raise ValueError(f"x must be (batch, time, features), got {x.dim()} dimensions")
+    if features is not None and x.shape[2] != features:
+        raise ValueError(
+            f"x must be (batch, time, {features}): the model was trained on {features} input features, got {x.shape[2]}"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"x must hold at least one clip (batch >= 1), got an empty batch of shape {list(x.shape)}")
     if lengths is None:
         return
     if lengths.dtype != torch.int64:
@@ -105,6 +116,9 @@ class SequenceClassifier(nn.Module):
         head: classifier applied to the last valid hidden state; ``head[0]`` is a ``Linear``.
         input_ib: optional Information Bottleneck on the input features (Eq. 12-14 of the paper).
         input_index: optional indices of input features to keep (the compact model's feature selection).
+        input_features: the width F of the ``x`` the model takes: the number of input features it was trained
+            on, before any was pruned. Defaults to the recurrent layer's ``input_size``; required with
+            ``input_index``. Every call checks it (:func:`check_inputs`); TorchScript keeps it as an attribute.
         dropout: dropout on the last hidden state.
         frontend: optional module ``(x, lengths) -> x'`` applied after feature selection and before the input
             bottleneck, e.g. :class:`~har_vib.models.temporal_segments.TemporalSegmentPool` (its output has no
@@ -121,6 +135,7 @@ class SequenceClassifier(nn.Module):
         input_index: Optional[torch.Tensor] = None,
         dropout: float = 0.0,
         frontend: Optional[nn.Module] = None,
+        input_features: Optional[int] = None,
     ) -> None:
         super().__init__()
         self.frontend = frontend
@@ -128,23 +143,33 @@ class SequenceClassifier(nn.Module):
         self.head = head
         self.input_ib = input_ib
         if input_index is not None:
+            if input_features is None:
+                raise ValueError(
+                    "input_features (the number of input features the model was trained on) is required with "
+                    "input_index"
+                )
+            if len(input_index) and not 0 <= int(input_index.min()) <= int(input_index.max()) < input_features:
+                raise ValueError(f"input_index must lie in [0, input_features) = [0, {input_features})")
             self.register_buffer("input_index", input_index.long().clone())
         else:
             self.input_index = None
+        self.input_features = int(rnn.input_size if input_features is None else input_features)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Logits (B, C) for ``x`` (B, T, L) float; ``lengths`` (B,) int64 marks right-padded clips.
+        """Logits (B, C) for ``x`` (B, T, F) float with B >= 1 and F = ``input_features``; ``lengths`` (B,) int64
+        marks right-padded clips.
 
         Every ``lengths[b]`` lies in ``[0, T]``; a clip of length 0 (and every clip when T = 0) is classified
         from the zero initial state, as the ONNX export does. ``lengths=None`` means every clip is T long.
 
         Raises:
             TypeError: ``lengths`` is not int64.
-            ValueError: ``x`` is not 3-D, or ``lengths`` is not (B,) with values in ``[0, T]`` (the range is
-                checked in eval mode and whenever ``lengths`` is on the CPU).
+            ValueError: ``x`` is not (B, T, ``input_features``) with B >= 1, or ``lengths`` is not (B,) with
+                values in ``[0, T]`` (the range is checked in eval mode and whenever ``lengths`` is on the CPU).
         """
-        check_inputs(x, lengths, check_values=not self.training or lengths is None or lengths.device.type == "cpu")
+        check_values = not self.training or lengths is None or lengths.device.type == "cpu"
+        check_inputs(x, lengths, check_values=check_values, features=self.input_features)
         if self.input_index is not None:
             x = x.index_select(-1, self.input_index)
         if self.frontend is not None:
