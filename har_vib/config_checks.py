@@ -21,6 +21,12 @@ def _get(cfg: DictConfig, key: str) -> Any:
     return OmegaConf.select(cfg, key, default=_MISSING, throw_on_missing=False)
 
 
+def _is_list(v: Any) -> bool:
+    from omegaconf import ListConfig
+
+    return isinstance(v, (list, tuple, ListConfig))
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -81,6 +87,12 @@ _RULES: list[tuple[str, str, Callable[[Any], bool], str]] = [
         "model.beta_warmup=0.25",
     ),
     (
+        "model.net.ranks",
+        "null or a list of whole numbers >= 1 (the TT/TR ranks)",
+        lambda v: v is None or (_is_list(v) and len(v) >= 2 and all(_is_int(r) and r >= 1 for r in v)),
+        "model.net.ranks=[1,4,4,1]",
+    ),
+    (
         "dataset.patch_length",
         "'auto' or a whole number >= 1 (steps per LSTM input)",
         lambda v: v == "auto" or (_is_int(v) and v >= 1),
@@ -128,12 +140,26 @@ def check_run_config(cfg: DictConfig) -> None:
             continue  # train=false: no epochs are run
         if not ok(value):
             raise ConfigError(f"{key}={value!r}: must be {must}; e.g. {fix}")
+    _check_finite_schedule(cfg)
     _check_factorised_size(cfg)
     _check_sequence_files(cfg)
     _check_teacher(cfg)
     _check_backbone_fits_dataset(cfg)
     _check_backbone_weights(cfg)
     _check_exact_export(cfg)
+
+
+def _check_finite_schedule(cfg: DictConfig) -> None:
+    """A learning-rate schedule or KL warm-up is a share of the run's steps: the run must have an end."""
+    endless = _get(cfg, "trainer.max_epochs") == -1 and not _get(cfg, "train_steps") and _get(cfg, "train") is not False
+    schedule = _get(cfg, "model.lr_schedule") == "cosine"
+    warmup = _get(cfg, "model.beta_warmup")
+    if endless and (schedule or (_is_number(warmup) and warmup > 0)):
+        raise ConfigError(
+            "trainer.max_epochs=-1 with train_steps=null: the run has no end, and model.lr_schedule=cosine / "
+            "model.beta_warmup are shares of its steps; set train_steps=1500 or trainer.max_epochs=100 (or "
+            "model.lr_schedule=none model.beta_warmup=0)"
+        )
 
 
 def _check_factorised_size(cfg: DictConfig) -> None:

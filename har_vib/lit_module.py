@@ -161,7 +161,13 @@ class SequenceLitModule(L.LightningModule):
 
     def total_steps(self) -> int:
         """Optimisation steps the fit will take (Lightning's estimate from max_steps, max_epochs and the loader)."""
-        return max(int(self.trainer.estimated_stepping_batches), 1)
+        steps = self.trainer.estimated_stepping_batches
+        if not math.isfinite(steps):
+            raise ValueError(
+                "model.lr_schedule=cosine and model.beta_warmup need a finite training length, and this fit has "
+                "none (trainer.max_epochs=-1 without train_steps): set train_steps=1500 or trainer.max_epochs"
+            )
+        return max(int(steps), 1)
 
     def current_beta(self) -> float:
         """The KL weight at this step: ``beta * min(1, step / (beta_warmup * total_steps))`` (``beta`` without a

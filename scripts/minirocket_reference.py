@@ -29,11 +29,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides selecting the dataset (and seed)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from hydra.errors import HydraException
+
     try:
         result = run(args.out, args.overrides, args.n_jobs)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    except (ConfigError, HydraException) as err:  # one line: a bad value, file or override
+        cause: BaseException = err
+        while not isinstance(cause, ConfigError) and cause.__cause__ is not None:  # instantiate() wraps it
+            cause = cause.__cause__
+        if not isinstance(cause, ConfigError):  # Hydra's own error: its first line names the override
+            cause = err
+        print(f"error: {str(cause).splitlines()[0] if str(cause) else type(cause).__name__}", file=sys.stderr)
+        return 2
     print(f"MiniRocket test accuracy {result['test_acc']:.4f} ({result['n_train']} train, {result['n_test']} test)")
     return 0
 
@@ -50,21 +57,22 @@ def run(out: Path, overrides: list[str], n_jobs: int = 1) -> dict:
     from har_vib.utils.io import write_json
     from har_vib.utils.run_status import mark
 
-    cfg = compose_config([*overrides, "dataset.patch_length=1"])
-    dm = instantiate(cfg.dataset)
-    dm.prepare_data()
-    dm.setup("fit")
-    if not hasattr(dm.train_set, "sequences"):
+    cfg = compose_config(overrides)
+    if "patch_length" not in cfg.dataset:
         raise ConfigError(
             f"MiniRocket takes sequence datasets (dataset=ts or dataset=arrays), not {cfg.dataset._target_}"
         )
+    cfg.dataset.patch_length = 1  # MiniRocket reads every step
+    dm = instantiate(cfg.dataset)
+    dm.prepare_data()
+    dm.setup("fit")
     train_x = [*dm.train_set.sequences, *dm.val_set.sequences]
     train_y = np.concatenate([dm.train_set.targets.numpy(), dm.val_set.targets.numpy()])
     result = minirocket_accuracy(
         train_x, train_y, dm.test_set.sequences, dm.test_set.targets.numpy(), int(cfg.seed), n_jobs
     )
     out.mkdir(parents=True, exist_ok=True)
-    report = {"method": "minirocket", "seed": int(cfg.seed), **dataclasses.asdict(result)}
+    report = {"method": "minirocket", "seed": int(cfg.seed), "overrides": list(overrides), **dataclasses.asdict(result)}
     write_json({"test_acc": result.test_acc}, out / "metrics.json")
     write_json(report, out / "reference.json")
     mark(out, "finished")

@@ -24,6 +24,8 @@ from tests.test_train import _run_train
         ("model.lr=0", r"model.lr=0: must be a number > 0"),
         ("callbacks.prune_export.distill.alpha=2", r"distill.alpha=2: must be a number in \[0, 1\]"),
         ("model=tt_lstm model.net.refuse_size_ratio=0.5", r"model.net.refuse_size_ratio=0.5: must be null .* >= 1"),
+        ("model=tt_lstm model.net.ranks=[1,0,1]", r"model.net.ranks=.*: must be null or a list of whole numbers >= 1"),
+        ("trainer.max_epochs=-1 train_steps=null", r"trainer.max_epochs=-1 with train_steps=null: the run has no end"),
     ],
 )
 def test_bad_values_are_refused_before_any_work(tiny_cfg, tmp_path: Path, override: str, message: str):

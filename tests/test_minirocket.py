@@ -1,5 +1,9 @@
 """The MiniRocket reference: padding unequal lengths, and its accuracy on a real unequal-length dataset."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -24,3 +28,28 @@ def test_minirocket_on_real_unequal_length_sequences():
     result = minirocket_accuracy(train.sequences, train.labels, test.sequences, test.labels, seed=0)
     assert result.n_train == 270 and result.n_test == 370 and result.series_length == 29
     assert result.test_acc > 0.9  # published MiniRocket results on JapaneseVowels are ~0.99
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["dataset=arrays", "dataset.path=no_such.npz"], "dataset.path=no_such.npz: no such file"),
+        (["dataset=synthetic"], "MiniRocket takes sequence datasets"),
+        (["dataset.no_such_key=1"], "Could not override 'dataset.no_such_key'"),
+        (["dataset.val_fraction=0"], "dataset.val_fraction=0: "),
+    ],
+)
+def test_the_reference_script_refuses_bad_input_in_one_line(tmp_path, overrides, message):
+    """A missing file came out as Hydra's InstantiationException traceback, a video dataset as 'Could not override
+    dataset.patch_length'."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "minirocket_reference.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), f"--out={tmp_path / 'ref'}", *overrides],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: ") and message in line and "Traceback" not in proc.stderr
+    assert not (tmp_path / "ref").exists()

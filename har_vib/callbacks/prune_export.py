@@ -210,10 +210,10 @@ class PruneExportCallback(L.Callback):
         net.train()
         self.metrics, self.report = save_run_reports(trainer, self.output_dir, metrics, report)
         log.info(
-            "compression: %s -> %s LSTM params (%sx), inputs %s -> %s, hidden %s -> %s",
+            "compression: %s -> %s LSTM params (%s), inputs %s -> %s, hidden %s -> %s",
             report["lstm_params_before"],
             report["lstm_params_after"],
-            report["compression_ratio"],
+            "collapsed" if report["compression_ratio"] is None else f"{report['compression_ratio']}x",
             report["input_dim_before"],
             report["input_dim_after"],
             report["hidden_before"],

@@ -37,9 +37,19 @@ DATASET_INFO_FILE = "classes.json"
 TEST_SPLIT_SEED = 0
 
 
-def _carve(split: SequenceSplit, fraction: float, seed: int, what: str, key: str) -> tuple[SequenceSplit, ...]:
-    """``(kept, held out)``: ``fraction`` of every class held out for the ``what`` split, seeded. A class of a
-    single sample cannot be in both parts: ConfigError naming it."""
+def _carve(
+    split: SequenceSplit, fraction: float, seed: int, what: str, key: str
+) -> tuple[SequenceSplit, SequenceSplit, np.ndarray, np.ndarray]:
+    """``(kept, held out, kept indices, held-out indices)``: ``fraction`` of every class held out for the ``what``
+    split, seeded; the indices are positions in ``split``. A class of a single sample cannot be in both parts, and
+    a split that must be carved cannot be empty: ConfigError naming the key."""
+    if fraction <= 0:
+        raise ConfigError(
+            f"{key}={fraction}: {split.source} has no {what} split of its own, so a share of it must be held out "
+            f"({'early stopping, checkpoint selection and sweeps read it' if what == 'validation' else 'to test on'})"
+            f"; set e.g. {key}=0.2"
+            + (' or mark samples "val" in its split array' if what == "validation" and ".npz" in split.source else "")
+        )
     where = " left for training" if what == "validation" else ""
     if fraction > 0:
         values, counts = np.unique(split.labels, return_counts=True)
@@ -51,7 +61,7 @@ def _carve(split: SequenceSplit, fraction: float, seed: int, what: str, key: str
                 "drop it"
             )
     kept, held = stratified_split(split.labels, fraction, seed)
-    return split.subset(kept), split.subset(held)
+    return split.subset(kept), split.subset(held), kept, held
 
 
 class SequenceDataModule(ClassificationDataModule):
@@ -106,6 +116,7 @@ class SequenceDataModule(ClassificationDataModule):
         self.std = np.ones(0, np.float32)  # (C,) divided by
         self.fill = np.zeros(0, np.float32)  # (C,) what NaN becomes, before standardisation
         self.sources: dict[str, str] = {}
+        self.held_out: dict[str, list[int]] = {}
         self.sizes: dict[str, int] = {}
 
     @property
@@ -129,8 +140,12 @@ class SequenceDataModule(ClassificationDataModule):
         hp = self.hparams
         parts = self.load_splits()
         train, test, val = parts["train"], parts.get("test"), parts.get("val")
+        origin = np.arange(len(train))  # positions in the training file, for classes.json
+        self.held_out: dict[str, list[int]] = {}
         if test is None:
-            train, test = _carve(train, hp.test_fraction, TEST_SPLIT_SEED, "test", "dataset.test_fraction")
+            train, test, kept, held = _carve(train, hp.test_fraction, TEST_SPLIT_SEED, "test", "dataset.test_fraction")
+            self.held_out["test"] = origin[held].tolist()
+            origin = origin[kept]
             test.source = f"{train.source} (held out: no test file)"
             log.info(
                 "%s has no test split: a stratified %g%% of every class (%d sequences, seed %d) is held out as test",
@@ -140,7 +155,8 @@ class SequenceDataModule(ClassificationDataModule):
                 TEST_SPLIT_SEED,
             )
         if val is None:
-            train, val = _carve(train, hp.val_fraction, int(hp.seed), "validation", "dataset.val_fraction")
+            train, val, kept, held = _carve(train, hp.val_fraction, int(hp.seed), "validation", "dataset.val_fraction")
+            self.held_out["val"] = origin[held].tolist()
         splits = {"train": train, "val": val, "test": test}
         channels = {name: {int(s.shape[1]) for s in split.sequences} for name, split in splits.items()}
         if len(set().union(*channels.values())) > 1:
@@ -156,9 +172,16 @@ class SequenceDataModule(ClassificationDataModule):
         for name in ("val", "test"):
             unknown = sorted({str(c) for c in splits[name].labels.tolist() if c not in index})
             if unknown:
+                lowered = {c.lower() for c in self.class_names}
+                fix = (
+                    "they differ from the training classes only in case: aeon's .ts reader lower-cases class labels "
+                    "and its .arff reader does not; give the train and test files in the same format"
+                    if all(u.lower() in lowered for u in unknown)
+                    else "drop those samples or add training ones"
+                )
                 raise ConfigError(
                     f"{splits[name].source}: {name} labels {unknown[:10]} never occur in the training data "
-                    f"({train.source}, classes {self.class_names[:10]}); drop those samples or add training ones"
+                    f"({train.source}, classes {self.class_names[:10]}); {fix}"
                 )
         self.fill, std = channel_stats(train.sequences)
         self.mean = self.fill if hp.standardize else np.zeros_like(self.fill)
@@ -238,4 +261,7 @@ class SequenceDataModule(ClassificationDataModule):
             "standardize": bool(self.hparams.standardize),
             "sources": self.sources,
             "sizes": self.sizes,
+            # the splits carved out of the training data (sources["train"]): 0-based positions among its training
+            # sequences (for an .npz with a split array: among its "train" entries)
+            "held_out": self.held_out,
         }

@@ -129,41 +129,75 @@ def run_one(
     vib: Optional[RunResult] = None,
     runner: Optional[Callable[[list[str]], subprocess.CompletedProcess]] = None,
 ) -> RunResult:
-    """Train one (dataset, method, seed) in ``out_dir/dataset/method/seed<k>``; a finished run is reused."""
+    """Train one (dataset, method, seed) in ``out_dir/dataset/method/seed<k>``; a finished run is reused when it
+    was run with the same overrides.
+
+    Raises:
+        RuntimeError: the run failed, or the folder holds a run made with other overrides (its results would not
+            be this comparison's).
+    """
     folder = out_dir / dataset / method / f"seed{seed}"
-    done = read_result(dataset, method, seed, folder)
-    if done is not None:
-        return done
-    args = [
-        *DATASETS[dataset],
-        *METHODS[method],
-        *matched_overrides(method, vib),
-        f"seed={seed}",
-        "logger=csv",
-        f"hydra.run.dir={folder}",
-        *extra,
-    ]
-    if is_finished(folder):  # finished, but killed before its wall time was written: the time is lost, not the run
-        write_json({"wall_s": float("nan")}, folder / "wall_time.json")
-        return read_result(dataset, method, seed, folder)
-    if (folder / "checkpoints" / "last.ckpt").is_file():  # killed: continue it where it stopped
-        args = [f"resume={folder}"]
     if method in REFERENCES:
         if not is_sequence_dataset(dataset):
             raise ValueError(f"{method} runs on sequence datasets (dataset=ts), not {dataset!r}")
         args = [f"--out={folder}", *DATASETS[dataset], f"seed={seed}", *_dataset_overrides(extra)]
+    else:
+        args = [
+            *DATASETS[dataset],
+            *METHODS[method],
+            *matched_overrides(method, vib),
+            f"seed={seed}",
+            "logger=csv",
+            f"hydra.run.dir={folder}",
+            *extra,
+        ]
+    if is_finished(folder):
+        _check_same_overrides(folder, method, args)
+    done = read_result(dataset, method, seed, folder)
+    if done is not None:
+        return done
+    if is_finished(folder):  # finished, but killed before its wall time was written: the time is lost, not the run
+        write_json({"wall_s": float("nan")}, folder / "wall_time.json")
+        return read_result(dataset, method, seed, folder)
+    if method not in REFERENCES and (folder / "checkpoints" / "last.ckpt").is_file():  # killed: continue it
+        args = [f"resume={folder}"]
     run = runner or (_reference_subprocess if method in REFERENCES else _train_subprocess)
     start = time.perf_counter()
     proc = run(args)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         tail = (proc.stderr or "")[-2000:]
-        raise RuntimeError(f"train.py {' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
+        script = "scripts/minirocket_reference.py" if method in REFERENCES else "train.py"
+        raise RuntimeError(f"{script} {' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
     write_json({"wall_s": wall}, folder / "wall_time.json")
     result = read_result(dataset, method, seed, folder)
     if result is None:
         raise RuntimeError(f"{folder}: train.py finished without metrics.json / compression.json")
     return result
+
+
+def recorded_overrides(folder: Path, method: str) -> Optional[list[str]]:
+    """The overrides the run in ``folder`` was made with (Hydra's ``.hydra/overrides.yaml``, or the reference's
+    ``reference.json``); None when the folder does not say."""
+    if method in REFERENCES:
+        path = folder / "reference.json"
+        return json.loads(path.read_text()).get("overrides") if path.is_file() else None
+    path = folder / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return None
+    import yaml
+
+    return [str(o) for o in yaml.safe_load(path.read_text()) or []]
+
+
+def _check_same_overrides(folder: Path, method: str, args: Sequence[str]) -> None:
+    recorded = recorded_overrides(folder, method)
+    wanted = [a for a in args if not a.startswith(("hydra.", "--out="))]
+    if recorded is not None and recorded != wanted:
+        raise RuntimeError(
+            f"{folder} holds a finished run made with other overrides ({' '.join(recorded)}), not "
+            f"({' '.join(wanted)}): its results are not this comparison's; give another --out or delete the folder"
+        )
 
 
 def is_sequence_dataset(dataset: str) -> bool:

@@ -382,3 +382,34 @@ def test_config_checks_refuse_a_bad_path_before_any_work(tmp_path: Path):
     cfg = compose_train_cfg(tmp_path, ["dataset=arrays", f"dataset.path={tmp_path / 'x.npz'}", "backbone=resnet18"])
     with pytest.raises(ConfigError, match="is a sequence dataset"):
         check_run_config(cfg)
+
+
+def test_no_validation_share_is_refused_when_the_data_has_no_val_split(tmp_path: Path):
+    """val_fraction=0 left an empty validation set: the run trained, then failed in early stopping."""
+    with pytest.raises(ConfigError, match=r"dataset.val_fraction=0.*no validation split of its own.*=0.2"):
+        _setup(TimeSeriesDataModule(name="ArrowHead", val_fraction=0.0))
+    x = np.random.default_rng(0).normal(size=(12, 5, 2)).astype(np.float32)
+    split = np.array(["train"] * 6 + ["val"] * 2 + ["test"] * 4)
+    path = _npz(tmp_path, X=x, y=np.array(["a", "b"] * 6), split=split)
+    dm = _setup(ArrayDataModule(path=str(path), val_fraction=0.0))  # its own val entries: nothing to carve
+    assert dm.sizes == {"train": 6, "val": 2, "test": 4} and dm.held_out == {}
+
+
+def test_classes_json_says_which_training_sequences_were_held_out(tmp_path: Path):
+    (arff,) = _copy(tmp_path, "BasicMotions_TRAIN.arff")  # no test file: test and val are carved out
+    dm = _setup(TimeSeriesDataModule(path=str(arff), patch_length=1, seed=3))
+    held = dm.dataset_info()["held_out"]
+    raw = load_ts_file(arff)
+    assert len(held["test"]) == 8 and len(held["val"]) == 8 and not set(held["test"]) & set(held["val"])
+    for name, dataset in (("test", dm.test_set), ("val", dm.val_set)):
+        # the recorded positions give back the split: the same raw sequences, standardised, in the same order
+        for pos, seq in zip(held[name], dataset.sequences):
+            assert np.allclose((raw.sequences[pos] - dm.mean) / dm.std, seq.numpy(), atol=1e-5)
+
+
+def test_labels_that_differ_only_in_case_name_the_ts_reader(tmp_path: Path):
+    """aeon's .ts reader lower-cases labels and its .arff reader does not: a real .arff train file with its .ts test
+    file was refused with 'drop those samples or add training ones'."""
+    train_file, test_file = _copy(tmp_path, "BasicMotions_TRAIN.arff", "BasicMotions_TEST.ts")  # Badminton, badminton
+    with pytest.raises(ConfigError, match="differ from the training classes only in case.*same format"):
+        _setup(TimeSeriesDataModule(path=str(train_file), test_path=str(test_file)))

@@ -54,8 +54,12 @@ def test_a_run_is_recorded_then_reused(tmp_path: Path):
     def must_not_run(args):
         raise AssertionError(f"a finished run was trained again: {args}")
 
-    again = run_one("basicmotions", "vib_lstm", 0, tmp_path, runner=must_not_run)
+    extra = ["dataset.batch_size=8", *TINY_RUN]
+    again = run_one("basicmotions", "vib_lstm", 0, tmp_path, extra, runner=must_not_run)
     assert again == result
+    # other overrides into the same folder: refused, not the old results under a new setting
+    with pytest.raises(RuntimeError, match="other overrides"):
+        run_one("basicmotions", "vib_lstm", 0, tmp_path, [*extra, "beta=0.1"], runner=must_not_run)
 
 
 def test_a_reference_row_has_no_lstm_size():
@@ -91,4 +95,7 @@ def test_minirocket_runs_on_the_runs_own_sequences_and_is_reused(tmp_path: Path)
     def must_not_run(args):
         raise AssertionError(f"a finished reference was run again: {args}")
 
-    assert run_one("italypowerdemand", "minirocket", 1, tmp_path, runner=must_not_run) == result
+    same = ["dataset.val_fraction=0.3", "model.lr=1"]
+    assert run_one("italypowerdemand", "minirocket", 1, tmp_path, same, runner=must_not_run) == result
+    with pytest.raises(RuntimeError, match="other overrides"):
+        run_one("italypowerdemand", "minirocket", 1, tmp_path, ["dataset.val_fraction=0.4"], runner=must_not_run)
