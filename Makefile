@@ -80,8 +80,9 @@ compare-sequences: install
 	WANDB_MODE=disabled $(BIN)/python scripts/compare_methods.py --datasets $(SEQ_DATASETS) \
 		--methods naive_lstm vib_lstm minirocket --out outputs/compare_sequences $(COMPARE_ARGS)
 
+# --durations: the slowest tests, to keep the suite under 10 minutes
 test: install
-	WANDB_MODE=disabled $(BIN)/python -m pytest -q
+	WANDB_MODE=disabled $(BIN)/python -m pytest -q --durations=20
 
 lint: install
 	$(BIN)/ruff check .
