@@ -99,3 +99,11 @@ def test_minirocket_runs_on_the_runs_own_sequences_and_is_reused(tmp_path: Path)
     assert run_one("italypowerdemand", "minirocket", 1, tmp_path, same, runner=must_not_run) == result
     with pytest.raises(RuntimeError, match="other overrides"):
         run_one("italypowerdemand", "minirocket", 1, tmp_path, ["dataset.val_fraction=0.4"], runner=must_not_run)
+
+
+def test_a_collapsed_run_in_the_summary_has_no_ratio_against_naive():
+    """A VIB run that pruned every unit has 0 LSTM parameters: summarise() divided by it (ZeroDivisionError)."""
+    rows = summarise([_result("naive_lstm", 0, 0.7, 3000, 1.0), _result("vib_lstm", 0, 0.1, 0, None)])
+    vib = next(r for r in rows if r["method"] == "vib_lstm")
+    assert vib["lstm_params"] == 0 and vib["vs_naive"] is None
+    assert "| d | vib_lstm | 1 | 0 | - | - | 10.0 +- 0.0 |" in markdown(rows)
