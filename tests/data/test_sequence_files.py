@@ -254,7 +254,9 @@ def test_class_with_one_training_sample_and_a_val_split(tmp_path: Path):
         ConfigError, match=r"class 'b' has a single sample left for training, .* \(dataset.val_fraction=0.2\)"
     ):
         _setup(ArrayDataModule(path=str(path)))
-    assert _setup(ArrayDataModule(path=str(path), val_fraction=0.0)).sizes == {"train": 6, "val": 0, "test": 4}
+    # no validation share instead: refused too (an empty validation set failed after training, in early stopping)
+    with pytest.raises(ConfigError, match=r"dataset.val_fraction=0.0: .* no validation split of its own"):
+        _setup(ArrayDataModule(path=str(path), val_fraction=0.0))
 
 
 def test_unknown_test_labels_channel_mismatch_and_two_test_splits(tmp_path: Path):
