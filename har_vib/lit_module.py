@@ -160,14 +160,19 @@ class SequenceLitModule(L.LightningModule):
         return loss
 
     def total_steps(self) -> int:
-        """Optimisation steps the fit will take (Lightning's estimate from max_steps, max_epochs and the loader)."""
+        """Optimisation steps the fit will take (Lightning's estimate from max_steps, max_epochs and the loader),
+        computed once per Trainer: the KL warm-up asks for it at every step."""
+        cached = getattr(self, "_total_steps", None)
+        if cached is not None and cached[0] == id(self.trainer):
+            return cached[1]
         steps = self.trainer.estimated_stepping_batches
         if not math.isfinite(steps):
             raise ValueError(
                 "model.lr_schedule=cosine and model.beta_warmup need a finite training length, and this fit has "
                 "none (trainer.max_epochs=-1 without train_steps): set train_steps=1500 or trainer.max_epochs"
             )
-        return max(int(steps), 1)
+        self._total_steps = (id(self.trainer), max(int(steps), 1))
+        return self._total_steps[1]
 
     def current_beta(self) -> float:
         """The KL weight at this step: ``beta * min(1, step / (beta_warmup * total_steps))`` (``beta`` without a
