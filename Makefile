@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-video bench-extract bench bench-flow bench-clip tables compare compare-sequences compare-encoders test lint format sweep sync-wandb clean
+.PHONY: install demo demo-video bench-extract bench bench-flow bench-clip tables compare compare-sequences compare-encoders test docs docs-serve lint format sweep sync-wandb clean
 
 install: $(STAMP)
 
@@ -83,6 +83,16 @@ compare-sequences: install
 # --durations: the slowest tests, to keep the suite under 10 minutes
 test: install
 	WANDB_MODE=disabled $(BIN)/python -m pytest -q --durations=20
+
+# the documentation site from docs/ (MkDocs + mkdocstrings), warnings as errors: site/index.html
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet --no-compile -e '.[dev,docs]'
+	touch $(DOCS_STAMP)
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+docs-serve: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 lint: install
 	$(BIN)/ruff check .

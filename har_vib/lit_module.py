@@ -62,10 +62,13 @@ class SequenceLitModule(L.LightningModule):
 
     Args:
         net: the model, or a factory called as ``net(input_size=..., num_classes=...)`` (a Hydra partial).
-        input_size, num_classes: forwarded to the factory (taken from the DataModule).
+        input_size: forwarded to the factory (taken from the DataModule).
+        num_classes: forwarded to the factory (taken from the DataModule).
         beta: weight of the KL term (``kl_fac`` in the authors' code); ignored by models without bottlenecks.
-        lr, weight_decay: Adam settings of every non-bottleneck parameter.
-        ib_lr, ib_weight_decay: Adam settings of the bottleneck parameters (``mu``, ``log sigma^2``).
+        lr: Adam learning rate of every non-bottleneck parameter.
+        weight_decay: Adam weight decay of every non-bottleneck parameter.
+        ib_lr: Adam learning rate of the bottleneck parameters (``mu``, ``log sigma^2``).
+        ib_weight_decay: Adam weight decay of the bottleneck parameters.
         group_lasso: weight of the ISS group-lasso term on the hidden units of a plain LSTM/GRU (0: off).
         iss_threshold: a unit counts as removed when its squared group norm is at most this.
         iss_include_head: whether the head's input column is part of a unit's group (Wen et al.: yes).

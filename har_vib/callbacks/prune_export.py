@@ -115,7 +115,9 @@ class PruneExportCallback(L.Callback):
         output_dir: the run folder.
         weights: ``"last"`` prunes the weights fit ended with; ``"best"`` reloads the best checkpoint first.
         finetune_epochs: epochs of fine-tuning of the compact model (its pruning pattern fixed); 0 skips it.
-        finetune_lr, finetune_weight_decay, grad_clip: fine-tuning optimiser settings (Adam).
+        finetune_lr: fine-tuning learning rate (Adam).
+        finetune_weight_decay: fine-tuning weight decay (Adam).
+        grad_clip: fine-tuning gradient-norm clip.
         distill: ``{teacher, temperature, alpha}``; with a teacher (a finished run folder, e.g. of
             ``model=naive_lstm``, or a TorchScript file) the compact model is fine-tuned on the distillation loss,
             and a copy fine-tuned on cross-entropy alone is evaluated beside it (``test_acc_pruned_ce``).

@@ -32,7 +32,9 @@ class TensorizedLinear(nn.Module):
     """``y = x W`` with ``W`` (``prod(in_modes) x prod(out_modes)``) in tensor-train or tensor-ring form.
 
     Args:
-        in_modes, out_modes: ``m_1..m_d`` and ``n_1..n_d``; ranks: ``r_0..r_d`` with ``r_0 = r_d``.
+        in_modes: ``m_1..m_d``, whose product is the input width.
+        out_modes: ``n_1..n_d``, whose product is the output width.
+        ranks: ``r_0..r_d``; tensor ring when ``r_0 = r_d > 1``, tensor train when both are 1.
         name: what the map is, in the size warning (``"rnn.weight_ih of the TT-LSTM"``).
         shared_params: parameters the layer holding this map has besides it (whole-layer counts in the warning).
         ranks_key: the setting that sets ``ranks``, named in the warning's advice.
