@@ -1,8 +1,9 @@
 """Parameter counts of factorised (tensor-train / tensor-ring) matrices against the dense matrices they replace.
 
 A factorised ``W`` (``prod(in_modes) x prod(out_modes)``) holds ``sum_k r_{k-1} m_k n_k r_k`` parameters in its cores
-(METHODS.md 4). It only compresses when that is below ``prod(in_modes) * prod(out_modes)``; with large ranks or few
-modes it is larger than the dense matrix, which it can never out-express (every factorised ``W`` is a dense ``W``).
+(docs/methods/tensorized.md). It only compresses when that is below ``prod(in_modes) * prod(out_modes)``; with
+large ranks or few modes it is larger than the dense matrix, which it can never out-express (every factorised
+``W`` is a dense ``W``).
 
 No torch here: ``train.py``'s config checks use these counts before anything heavy is imported, and the models
 (:mod:`har_vib.models.tensorized`) use them when built. Policy:

@@ -130,7 +130,7 @@ class PruneExportCallback(L.Callback):
     :class:`~har_vib.compression.exactness.InexactExportError` instead of exporting.
 
     A VIB model whose LightningModule has an ``iss_stage`` (``model=vib_iss_lstm``) gets the ISS stage between
-    pruning and fine-tuning (METHODS.md 1.13).
+    pruning and fine-tuning (docs/methods/iss.md).
     """
 
     def __init__(
@@ -322,7 +322,7 @@ class PruneExportCallback(L.Callback):
     def _iss_stage(
         self, compact: SequenceClassifier, vib_report: dict[str, Any], fit: _FitData, iss: ISSStage
     ) -> tuple[SequenceClassifier, dict[str, Any]]:
-        """VIB + ISS: group lasso on the VIB-compact model, then remove the emptied units (METHODS.md 1.13)."""
+        """VIB + ISS: group lasso on the VIB-compact model, then remove the emptied units (docs/methods/iss.md)."""
         self._finetune(
             compact,
             fit,

@@ -1,14 +1,15 @@
 """Intrinsic Sparse Structures (ISS, Wen et al. 2018): group lasso on whole LSTM/GRU hidden units.
 
-One ISS component is everything that makes or consumes hidden unit ``k`` (METHODS.md 3.2), in PyTorch layout:
+One ISS component is everything that makes or consumes hidden unit ``k`` (Wen et al., ICLR 2018,
+arXiv:1709.05027), in PyTorch layout:
 
 * rows ``q*H + k`` of ``W_ih`` and ``W_hh`` for every gate ``q`` (what computes the unit's gates);
 * column ``k`` of ``W_hh`` (the unit's state feeding every gate at the next step);
 * column ``k`` of the head's first ``Linear`` (the unit's state feeding the classifier), unless
-  ``include_head=False`` (the VIB-LSTM authors' variant, METHODS.md 1.13, leaves it out).
+  ``include_head=False`` (the VIB-LSTM authors' variant, docs/methods/iss.md, leaves it out).
 
 Biases are not in the group. The regulariser is ``sum_k sqrt(||g_k||^2 + 1e-8)``; training also zeroes every
-weight below ``tau`` in magnitude after each step (METHODS.md 3.4), so groups reach exact zeros. A unit is
+weight below ``tau`` in magnitude after each step (as Wen et al. do), so groups reach exact zeros. A unit is
 removed when its squared group norm is at most ``threshold``: the weights of its group are zeroed first, so
 the exported model reproduces the thresholded one exactly.
 """
@@ -31,7 +32,7 @@ EPS = 1e-8
 
 @dataclass(frozen=True)
 class ISSStage:
-    """The ISS stage that follows VIB pruning (``model=vib_iss_lstm``; METHODS.md 1.13): ``epochs`` of training of
+    """The ISS stage that follows VIB pruning (``model=vib_iss_lstm``; docs/methods/iss.md): ``epochs`` of training of
     the compact model with group lasso ``group_lasso``, then removal of the units whose squared group norm is at
     most ``threshold``. The authors' variant leaves the head out of the group and uses ``0.01`` for both."""
 

@@ -1,6 +1,6 @@
 """Turn a trained VIB model into a compact standard model: ``nn.LSTM``/``nn.GRU`` plus a sliced head.
 
-Kept sets (Srivastava et al. 2021; METHODS.md 1.7, 1.10):
+Kept sets (Srivastava et al., WACV 2021, arXiv:2010.01343; docs/methods/vib-lstm.md):
 
 * input features ``J``: kept by the input bottleneck (all features when there is none);
 * hidden units ``K``: LSTM unit k is kept iff its i, g and o masks all keep it; GRU unit k iff its n mask

@@ -2,7 +2,7 @@
 
 Every strategy returns ``num_samples`` sorted 0-based indices into ``[0, num_frames)``. A video shorter than
 ``num_samples`` is padded at the front by repeating its first frame, as the VIB-LSTM authors' loader does
-(METHODS.md 1.2). ``train=False`` always gives a deterministic choice.
+(docs/data-pipeline.md). ``train=False`` always gives a deterministic choice.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from har_vib.models.sequence_classifier import SequenceClassifier, make_head
 from har_vib.models.temporal_segments import TemporalSegmentPool
 from har_vib.utils.checkpoints import load_tensors
 
-# METHODS.md 1.11: the paper's compact UCF11 LSTM has 2,052 parameters; with 9 hidden units and two bias
+# the paper's compact UCF11 LSTM has 2,052 parameters (Srivastava et al., WACV 2021, arXiv:2010.01343; the bias
+# convention is in docs/methods/vib-lstm.md); with 9 hidden units and two bias
 # vectors that is 46 of the 2048 Inception-v3 features (4*9*(9+46) + 8*9 = 2,052)
 PAPER_FEATURES, PAPER_HIDDEN, PAPER_CLASSES = 2048, 2048, 11
 PAPER_COMPACT_INPUTS, PAPER_COMPACT_HIDDEN = 46, 9

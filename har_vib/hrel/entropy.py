@@ -1,5 +1,5 @@
 """Matrix-based Renyi entropy (alpha -> 1) of Gram matrices, and the mutual information built on it
-(METHODS.md 6.2-6.3; Sanchez Giraldo et al. 2015, as HRel uses it).
+(Sanchez Giraldo, Rao, Principe, IEEE Trans. IT 2015, arXiv:1211.2459, as HRel uses it: docs/methods/hrel.md).
 
 For ``n`` samples with a Gaussian kernel ``K_ij = exp(-||t_i - t_j||^2 / sigma^2)`` (``sigma^2``, not
 ``2 sigma^2``), ``A = K / tr(K)``, ``S(A) = -sum_i lambda_i log2 lambda_i`` over the eigenvalues of ``A``;

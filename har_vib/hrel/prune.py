@@ -1,7 +1,8 @@
-"""HRel's iterative filter pruning on LeNet-5 (METHODS.md 6.5): per round, score every remaining filter of each
-conv layer by its relevance (mutual information of its activation map with the labels), mask the
-``floor(n * p) + 1`` least relevant filters of every layer still above its target, fine-tune with the masks
-held; when every layer is at its target, remove the masked filters physically.
+"""HRel's iterative filter pruning on LeNet-5 (Sarvani et al. 2022, arXiv:2202.10716; docs/methods/hrel.md).
+
+Per round, score every remaining filter of each conv layer by its relevance (mutual information of its activation
+map with the labels), mask the ``floor(n * p) + 1`` least relevant filters of every layer still above its target,
+fine-tune with the masks held; when every layer is at its target, remove the masked filters physically.
 
 The activation map is the Conv2d output (pre-ReLU), the LeNet-5 convention of the authors' code; the kernel
 width of each layer is chosen by alignment with the label kernel, smoothed over batches (0.9 / 0.1).

@@ -1,5 +1,5 @@
 """Filter relevance: ``Rel_i = mean over mini-batches of I(A(T_i); A(Y))`` where ``T_i`` is filter ``i``'s
-activation map flattened per sample (METHODS.md 6.4)."""
+activation map flattened per sample (HRel, Sarvani et al. 2022, arXiv:2202.10716; docs/methods/hrel.md)."""
 
 from __future__ import annotations
 

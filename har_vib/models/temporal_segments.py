@@ -1,4 +1,5 @@
-"""Temporal-segment front end of TS-LSTM (Ma et al. 2019; METHODS.md 5.2) and TS-VIB-LSTM (METHODS.md 1.14).
+"""Temporal-segment front end of TS-LSTM (Ma et al. 2019, arXiv:1703.10667) and TS-VIB-LSTM
+(docs/methods/ts-lstm.md).
 
 The ``T`` frame features are cut into ``S`` equal segments of ``T // S`` frames (a tail shorter than a segment
 is dropped, as the authors' code drops frame 25 of 25 with S = 3). Each segment has its own ``BatchNorm1d``

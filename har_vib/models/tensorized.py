@@ -1,4 +1,5 @@
-"""Tensor-train and tensor-ring LSTMs (TT-LSTM, Yang et al. 2017; TR-LSTM, Pan et al. 2019; METHODS.md 4).
+"""Tensor-train and tensor-ring LSTMs (TT-LSTM, Yang et al. 2017; TR-LSTM, Pan et al. 2019;
+docs/methods/tensorized.md).
 
 Only the input-to-hidden matrix ``W`` (``L x 4H``) is factorised; ``W_hh`` stays dense. ``L = m_1 ... m_d`` and
 ``4H = n_1 ... n_d`` (the paper's UCF11 setting: ``57,600 = 8 x 20 x 20 x 18`` and ``4 x 256 = 16 x 4 x 4 x 4``,

@@ -9,7 +9,8 @@ from har_vib.vib.bottleneck import InformationBottleneck
 
 class ConvInformationBottleneck(InformationBottleneck):
     """Per-channel bottleneck on ``(B, C, H, W)``: noise ``(B, C, 1, 1)`` per sample and channel (VIBNet,
-    METHODS.md 2.3). Its KL is multiplied by ``spatial`` (the map's ``H * W``: every position of a channel
+    Dai et al., ICML 2018, arXiv:1802.10399).
+    Its KL is multiplied by ``spatial`` (the map's ``H * W``: every position of a channel
     carries the same multiplier, VIBNet's ``S_l``) and by ``kl_mult``."""
 
     def __init__(self, channels: int, spatial: int = 1, **kwargs) -> None:

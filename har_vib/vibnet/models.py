@@ -1,4 +1,4 @@
-"""Dense and conv classifiers with VIBNet bottlenecks (METHODS.md 2.6): LeNet-300-100 with an IB on the input
+"""Dense and conv classifiers with VIBNet bottlenecks (docs/methods/vibnet.md): LeNet-300-100 with an IB on the input
 pixels and after every hidden layer, LeNet-5 with an IB per conv channel, on the flattened conv features and on
 the fc1 outputs. ``use_ib=False`` gives the plain baseline with the same layers."""
 
@@ -114,9 +114,9 @@ class IBLeNet5(IBNet):
 
 
 class IBVGG(IBNet):
-    """VGG-style conv net as VIBNet's ``ib_vgg`` (METHODS.md 2.6): every conv is ``Conv3x3(pad 1) -> BN -> ReLU ->
+    """VGG-style conv net as VIBNet's ``ib_vgg`` (Dai et al. 2018): every conv is ``Conv3x3(pad 1) -> BN -> ReLU ->
     IB(C)``, ``"M"`` in ``cfg`` is a MaxPool(2) closing a block, then ``flatten -> [Linear -> ReLU -> IB] * len(fc)
-    -> Linear``. ``kl_mult``: one multiplier per block (VIBNet's per-layer gamma_l, METHODS.md 2.5), on top of
+    -> Linear``. ``kl_mult``: one multiplier per block (VIBNet's per-layer gamma_l, docs/methods/vibnet.md), on top of
     ``ib["kl_mult"]`` and each conv IB's ``H * W`` factor; None = 1 for every block."""
 
     def __init__(

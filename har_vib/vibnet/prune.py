@@ -4,7 +4,7 @@ layer's inputs sliced) that reproduces the bottlenecked net in eval mode exactly
 Eval multipliers (``m`` or ``m * mu``) are folded into the next layer's input columns wherever that is exact: a
 multiplier applied after ReLU and before a Linear or conv always folds; one applied before a max-pool folds
 only when it is positive (``max(a * z) = z * max(a)`` needs ``z > 0``), otherwise an explicit per-channel
-:class:`ChannelScale` stays in the network (METHODS.md 2.10).
+:class:`ChannelScale` stays in the network (docs/methods/vibnet.md).
 """
 
 from __future__ import annotations

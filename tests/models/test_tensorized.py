@@ -45,7 +45,7 @@ def test_forward_is_x_times_the_trace_product(ranks):
 
 def test_paper_tt_setting_counts_3360_and_the_vib_table_total():
     layer = TensorizedLinear([8, 20, 20, 18], [16, 4, 4, 4], [1, 4, 4, 4, 1])
-    assert sum(p.numel() for p in layer.parameters()) == 3360  # METHODS.md 4.2: 58,982,400 / 3,360 = 17,554x
+    assert sum(p.numel() for p in layer.parameters()) == 3360  # Yang et al. 2017's UCF11: 58,982,400 / 3,360 = 17,554x
     lstm = TensorizedLSTM(57600, 256, [1, 4, 4, 4, 1], [8, 20, 20, 18], [4, 4, 4, 4])
     assert sum(p.numel() for p in lstm.parameters()) == 267_552  # 262,144 W_hh + 3,360 + 2 x 1,024 biases
     assert lstm.dense_param_count() == 59_246_592
