@@ -1,5 +1,5 @@
-"""Knowledge distillation (Hinton et al. 2015; seed 004): a trained teacher's temperature-softened outputs
-guide the compact student during fine-tuning.
+"""Knowledge distillation (Hinton, Vinyals, Dean 2015, arXiv:1503.02531; docs/methods/baselines.md): a trained teacher's
+temperature-softened outputs guide the compact student during fine-tuning.
 
 ``loss = (1 - alpha) * CE(student, y) + alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))``; the
 ``T^2`` keeps the soft term's gradients on the same scale as the hard one's as ``T`` grows.

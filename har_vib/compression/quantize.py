@@ -1,4 +1,4 @@
-"""Post-training dynamic int8 quantization of a compact model (seed 004's quantization stage): weights of the
+"""Post-training dynamic int8 quantization of a compact model: weights of the
 recurrent layer and the Linear layers stored as int8, activations quantized on the fly.
 
 Two forms: PyTorch's (``torch.ao.quantization.quantize_dynamic``, what the accuracy is measured on) and
