@@ -14,7 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from har_vib.compression.iss import ISSStage, group_lasso_penalty, kept_hidden, zero_small_weights_
 from har_vib.models.sequence_classifier import SequenceClassifier
-from har_vib.vib.bottleneck import InformationBottleneck
+from har_vib.training.optim import two_group_adam  # defined here before; still importable from here
 
 NetFactory = Callable[..., SequenceClassifier]
 
@@ -43,18 +43,6 @@ def warmup_cosine(step: int, total: int, warmup: int) -> float:
         return (step + 1) / warmup
     progress = min((step - warmup) / max(total - warmup, 1), 1.0)
     return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def two_group_adam(net: torch.nn.Module, hp: Any) -> torch.optim.Optimizer:
-    """Adam with the bottleneck parameters (``mu``, ``log sigma^2``) at ``hp.ib_lr`` / ``hp.ib_weight_decay``
-    and everything else at ``hp.lr`` / ``hp.weight_decay``."""
-    ib_params = [p for m in net.modules() if isinstance(m, InformationBottleneck) for p in m.parameters()]
-    ib_ids = {id(p) for p in ib_params}
-    rest = [p for p in net.parameters() if id(p) not in ib_ids]
-    groups = [{"params": rest, "lr": hp.lr, "weight_decay": hp.weight_decay}]
-    if ib_params:
-        groups.append({"params": ib_params, "lr": hp.ib_lr, "weight_decay": hp.ib_weight_decay})
-    return torch.optim.Adam(groups)
 
 
 class SequenceLitModule(L.LightningModule):

@@ -49,9 +49,7 @@ def test_no_reference_points_outside_the_repository() -> None:
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
             if OUTSIDE.search(line):
                 hits.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:100]}")
-    assert not hits, "references to files outside this repository (cite the paper or a docs/ page):\n" + "\n".join(
-        hits
-    )
+    assert not hits, "references to files outside this repository (cite the paper or a docs/ page):\n" + "\n".join(hits)
 
 
 def test_every_cited_docs_page_exists_and_is_in_the_site_nav() -> None:

@@ -75,6 +75,7 @@ def test_filter_relevance_ranks_the_label_carrying_filter_first():
 def test_information_plane_points_are_bounded_by_the_label_entropy(tmp_path):
     from har_vib.hrel.information_plane import information_plane_point, plot_information_plane
     from har_vib.models import create_model
+    from har_vib.vibnet import models as _image_models  # noqa: F401  (registers lenet5)
 
     torch.manual_seed(0)
     net = create_model("lenet5", input_size=(1, 8, 8), num_classes=4, padding=2)

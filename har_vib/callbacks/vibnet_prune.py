@@ -24,6 +24,7 @@ from har_vib.errors import ConfigError
 from har_vib.hrel.l1_baseline import l1_prune_lenet5
 from har_vib.hrel.prune import hrel_prune_lenet5, train_images
 from har_vib.reports.plots import plot_alive_history
+from har_vib.training.metrics import image_accuracy  # defined here before; still importable from here
 from har_vib.utils.io import atomic_save
 from har_vib.vib.collapse import NothingKeptError, collapse_settings
 from har_vib.vibnet.models import IBLeNet5
@@ -32,17 +33,6 @@ from har_vib.vibnet.prune import architecture_counts, prune_network, size_report
 FILTER_METHODS = ("none", "hrel", "l1")
 
 log = logging.getLogger(__name__)
-
-
-@torch.no_grad()
-def image_accuracy(model: nn.Module, batches: Iterable, device: torch.device) -> float:
-    """Top-1 accuracy of ``model`` (eval mode) over ``(x, y)`` batches."""
-    model.eval()
-    correct = total = 0
-    for x, y in batches:
-        correct += int((model(x.to(device)).argmax(-1) == y.to(device)).sum())
-        total += len(y)
-    return correct / max(total, 1)
 
 
 @torch.no_grad()

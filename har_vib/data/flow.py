@@ -37,6 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from har_vib.data.shards import ALL, Shard, read_skipped, remove_own_temps, temp_filter
+from har_vib.data.tvl1_params import TVL1Params  # defined here before; still importable from here
 from har_vib.data.video import (
     DECODING,
     VideoDecodeError,
@@ -51,23 +52,6 @@ from har_vib.utils.io import TMP_PREFIX, atomic_dir, file_identity, stable_hash,
 META_FILE = "meta.json"
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TVL1Params:
-    """OpenCV's ``DualTVL1OpticalFlow`` parameters, with OpenCV's defaults and meaning."""
-
-    tau: float = 0.25
-    lambda_: float = 0.15  # data fidelity vs smoothness: smaller = smoother
-    theta: float = 0.3
-    nscales: int = 5
-    warps: int = 5
-    epsilon: float = 0.01
-    inner_iterations: int = 30
-    outer_iterations: int = 10
-    scale_step: float = 0.8
-    gamma: float = 0.0
-    median_filtering: int = 5
 
 
 @dataclass(frozen=True)

@@ -75,8 +75,10 @@ def sample_indices(
     if strategy == "uniform":
         return uniform_indices(num_frames, num_samples)
     if strategy == "random":
-        return random_indices(num_frames, num_samples, rng) if rng is not None else uniform_indices(
-            num_frames, num_samples
+        return (
+            random_indices(num_frames, num_samples, rng)
+            if rng is not None
+            else uniform_indices(num_frames, num_samples)
         )
     if strategy == "segment":
         return segment_indices(num_frames, num_samples, rng)

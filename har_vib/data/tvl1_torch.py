@@ -23,7 +23,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-from har_vib.data.flow import TVL1Params  # the same parameters, defaults and meaning as the OpenCV backend
+from har_vib.data.tvl1_params import TVL1Params  # the same parameters, defaults and meaning as the OpenCV backend
 
 MIN_SIDE = 16  # OpenCV stops the pyramid before a side falls under 16 pixels
 
@@ -204,7 +204,9 @@ def end_point_error(flow: torch.Tensor, reference: torch.Tensor, border: int = 0
 
 def rotation_flow(height: int, width: int, degrees: float) -> torch.Tensor:
     """Ground-truth flow (H, W, 2) of a rotation by ``degrees`` about the image centre."""
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij"
+    )
     cx, cy = (width - 1) / 2, (height - 1) / 2
     a = math.radians(degrees)
     x, y = xs - cx, ys - cy

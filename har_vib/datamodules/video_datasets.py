@@ -14,30 +14,23 @@ from har_vib.data.sampling import sample_indices
 from har_vib.data.splits import VideoRecord
 from har_vib.data.video import VideoDecodeError, read_frames
 from har_vib.datamodules.samplers import item_rng
+from har_vib.features.fusion import FUSIONS, fuse_streams, fused_dim  # defined here before; still importable
 from har_vib.features.store import FeatureStore
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "FUSIONS",
+    "CachedFeatureDataset",
+    "RawFrameDataset",
+    "feature_stats",
+    "fixed_length_collate",
+    "fuse_streams",
+    "fused_dim",
+]
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-FUSIONS = ("concat", "mean")
-
-
-def fuse_streams(arrays: Sequence[np.ndarray], fusion: str = "concat") -> np.ndarray:
-    """Combine per-stream (T, D_s) features per frame: ``concat`` -> (T, sum D_s); ``mean`` -> (T, D), which
-    needs equal widths (the paper's HMDB51 LSTM reads 2048 inputs from RGB and flow Inception features)."""
-    if fusion == "concat" or len(arrays) == 1:
-        return np.concatenate(arrays, axis=1)
-    if fusion == "mean":
-        return np.mean(np.stack(arrays, axis=0), axis=0)
-    raise ValueError(f"unknown stream fusion {fusion!r}; use one of {FUSIONS}")
-
-
-def fused_dim(dims: Sequence[int], fusion: str = "concat") -> int:
-    """Width of :func:`fuse_streams`' output for streams of widths ``dims``."""
-    return int(sum(dims)) if fusion == "concat" else int(dims[0])
 
 
 class CachedFeatureDataset(Dataset):

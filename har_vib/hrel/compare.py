@@ -14,12 +14,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from har_vib.callbacks.vibnet_prune import image_accuracy
 from har_vib.hrel.information_plane import information_plane_point, plot_information_plane
 from har_vib.hrel.l1_baseline import l1_prune_lenet5
 from har_vib.hrel.prune import hrel_prune_lenet5, train_images
-from har_vib.lit_module import two_group_adam
 from har_vib.models import create_model
+from har_vib.training import image_accuracy, two_group_adam
+from har_vib.vibnet import models as _image_models  # noqa: F401  (registers lenet5 / vib_lenet5 by name)
 from har_vib.vibnet.prune import architecture_counts, prune_network
 
 

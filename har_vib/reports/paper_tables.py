@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from har_vib.compression.params import deployable_param_count, recurrent_weight_count
-from har_vib.datamodules.video_datasets import fused_dim
+from har_vib.features.fusion import fused_dim
 from har_vib.reports.paper import DATASET_CLASSES, PAPER_ROWS, TABLE_TITLES, PaperRow, matches_printed, parse_count
 from har_vib.utils.io import atomic_save, write_csv_rows
 from har_vib.utils.run_status import is_finished

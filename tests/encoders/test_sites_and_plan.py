@@ -154,8 +154,8 @@ def test_unfoldable_structures_are_named_and_left_whole():
 def test_a_backbone_without_batchnorm_sites_is_refused_before_training():
     """ConvNeXt normalises with LayerNorm: nothing folds; one error before any training (it crashed in find_sites)."""
     from har_vib.data.splits import VideoRecord
-    from har_vib.encoders.compress import compress_encoder
     from har_vib.features.backbones import FrameEncoder, preprocessing_for
+    from har_vib.lit_modules.encoder_compress import compress_encoder
 
     model = _model("convnext_atto")
     encoder = FrameEncoder(model, preprocessing_for(model, 64))

@@ -1,4 +1,7 @@
-"""LightningModule for image classifiers with VIBNet bottlenecks: loss = CE + beta * sum of the layers' KL."""
+"""LightningModule for image classifiers with VIBNet bottlenecks: loss = CE + beta * sum of the layers' KL.
+
+Hydra target of conf/model/vib_*.yaml (formerly ``har_vib.vibnet.lit_module``); importing it registers the
+:mod:`har_vib.vibnet` models, so the config's ``net`` (``create_model`` by name) finds them."""
 
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ from torch import nn
 from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
-from har_vib.lit_module import two_group_adam
+from har_vib.training.optim import two_group_adam
 from har_vib.vib.bottleneck import InformationBottleneck
+from har_vib.vibnet import models as _image_models  # noqa: F401  (registers the nets model.net builds by name)
 
 
 class ImageLitModule(L.LightningModule):
