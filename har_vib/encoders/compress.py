@@ -180,9 +180,10 @@ def site_relevance(
     loader: Sequence,
     num_classes: int,
 ) -> dict[str, torch.Tensor]:
-    """HRel score (bits) of every channel of every site: the mean over ``loader``'s batches of I(map; label),
-    with the frame maps of every stream labelled by their clip's label. The kernel width of each site is the
-    alignment-optimal one, smoothed over batches (0.9 / 0.1) as in HRel."""
+    """HRel score (bits) of every channel of every site: the mean of I(map; label) over ``loader``'s batches and
+    the streams (one estimate per batch and stream), with the frame maps of every stream labelled by their clip's
+    label. The kernel width of each site is the alignment-optimal one, smoothed (0.9 / 0.1) over those estimates in
+    turn, as HRel smooths it over batches."""
     module.eval()
     captured: dict[str, torch.Tensor] = {}
     backbone = module.encoder.backbone

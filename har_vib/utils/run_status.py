@@ -2,8 +2,8 @@
 ``metrics.json`` (in pruning, export or testing) is never taken for a finished one.
 
 States: ``"finished"``; ``"running"`` (started and not finished: still running, or killed); ``"failed"`` (stopped on
-an error); ``"new"`` (no run has started in the folder). Folders from before ``status.json`` existed count as
-finished when they hold ``metrics.json``.
+an error); ``"interrupted"`` (stopped by Ctrl-C); ``"new"`` (no run has started in the folder). Folders from before
+``status.json`` existed count as finished when they hold ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def read_status(folder: str | Path) -> dict[str, Any]:
 
 
 def run_state(folder: str | Path) -> str:
-    """``"finished"``, ``"running"``, ``"failed"`` or ``"new"`` (see the module docstring)."""
+    """``"finished"``, ``"running"``, ``"failed"``, ``"interrupted"`` or ``"new"`` (see the module docstring)."""
     return str(read_status(folder)["status"])
 
 

@@ -32,7 +32,9 @@ class InformationBottleneck(nn.Module):
             what the exported compact model reproduces); ``"mu"`` multiplies by ``mask * mu`` (VIBNet).
 
     Setting :attr:`fixed_mask` to ``True`` makes the layer multiply by the 0/1 keep mask in training
-    too (the fine-tuning stage); ``mu`` and ``log sigma^2`` then get no gradient from the data term.
+    too, so a masked model can be fine-tuned in place with its pruning pattern held; ``mu`` and ``log sigma^2``
+    then get no gradient from the data term. (The pipeline's own fine-tune stage trains the exported compact
+    ``nn.LSTM`` instead, which is equivalent and cheaper.)
     """
 
     def __init__(

@@ -1,6 +1,7 @@
 """Dense and conv classifiers with VIBNet bottlenecks (docs/methods/vibnet.md): LeNet-300-100 with an IB on the input
 pixels and after every hidden layer, LeNet-5 with an IB per conv channel, on the flattened conv features and on
-the fc1 outputs. ``use_ib=False`` gives the plain baseline with the same layers."""
+the fc1 outputs, and a VGG-style conv net (:class:`IBVGG`) with an IB per conv channel and per hidden FC unit.
+``use_ib=False`` gives the plain baseline with the same layers."""
 
 from __future__ import annotations
 
