@@ -79,7 +79,7 @@ def matches_printed(count: Optional[int], printed: Optional[str]) -> bool:
     return math.isclose(round(count / scale, decimals), value, abs_tol=10 ** -(decimals + 3))
 
 
-_NOT_BUILT = "not built: {} (no public PyTorch code; docs/methods/tensorized.md)"
+_NOT_BUILT = "not built: {} (no factorised layer of that kind in har-vib yet; docs/methods/tensorized.md)"
 _REFERENCE = "reference: another paper's model, listed with its figures only"
 _TR_CNN = (
     "the TR ranks and modes for 2048-d features are not published; tednet's UCF11 benchmark shapes leave W_hh "
