@@ -74,6 +74,8 @@ def test_train_every_model_config(tiny_cfg, tmp_path: Path, model: str, logger: 
         assert (tmp_path / "sparsity.png").exists()
         assert scripted.rnn.original_name == ("LSTM" if "lstm" in model else "GRU")
         assert comp["method"] == {"vib_iss_lstm": "vib+iss", "iss_lstm": "iss"}.get(model, "vib")
+        if model == "vib_iss_lstm":  # the ISS stage's removal is checked like the VIB export
+            assert comp["iss_export_max_abs_diff"] < 1e-5
         assert (scripted.frontend is not None) == model.startswith("ts")
         if model == "feature_vib_lstm":  # the feature mask prunes inputs only
             assert comp["hidden_after"] == comp["hidden_before"] and comp["input_dim_after"] <= 6

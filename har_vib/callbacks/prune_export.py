@@ -337,7 +337,13 @@ class PruneExportCallback(L.Callback):
         except NothingKeptError as err:
             log.warning("ISS stage: %s; keeping the VIB-compact model", err)
             return compact, vib_report
+        # the thresholded VIB-compact model (its removed units zeroed in place) against the smaller one
+        parity = logit_parity(compact, result.model, fit.test_loader, fit.device)
+        require_exact(
+            parity, "the ISS-compact model against the VIB-compact model it was shrunk from", "nothing was exported"
+        )
         report = dict(vib_report)
+        report["iss_export_max_abs_diff"] = parity.max_abs_diff
         iss_report = result.report
         for key in ("lstm_params_after", "lstm_params_after_1bias", "hidden_after", "total_params_after"):
             report[key] = iss_report[key]
