@@ -51,6 +51,30 @@ def test_vibnet_trains_prunes_and_exports(tmp_path: Path, experiment: str, model
 
 
 @pytest.mark.slow
+def test_an_inexact_vibnet_export_stops_the_run_before_anything_is_written(tmp_path: Path, monkeypatch):
+    """The pruned network is held to float round-off against the bottlenecked one like every export (it used to
+    record ``export_max_abs_diff`` only): a pruning that changed the function stops the run, nothing exported."""
+    import har_vib.callbacks.vibnet_prune as vibnet_prune
+    from har_vib.compression.exactness import InexactExportError
+
+    real = vibnet_prune.prune_network
+
+    def off_by_a_bias(*args, **kwargs):
+        pruned = real(*args, **kwargs)
+        last = [m for m in pruned.model.modules() if isinstance(m, torch.nn.Linear)][-1]
+        with torch.no_grad():
+            last.bias[0] += 1.0
+        return pruned
+
+    monkeypatch.setattr(vibnet_prune, "prune_network", off_by_a_bias)
+    run = [o for o in TINY_RUN if not o.startswith(("model.net", "callbacks.prune_export"))]
+    cfg = compose_train_cfg(tmp_path, ["experiment=vibnet_lenet300_digits", *run, "trainer.max_epochs=1", "beta=1e-2"])
+    with pytest.raises(InexactExportError, match="the pruned network against the bottlenecked one"):
+        train(cfg)
+    assert not (tmp_path / "pruned.pt").exists() and not (tmp_path / "pruned.onnx").exists()
+
+
+@pytest.mark.slow
 def test_vibnet_collapse_is_reported_not_a_crash(tmp_path: Path):
     """Every unit pruned (model.net.ib.threshold=50): a warning and compression.json naming the threshold in force
     with its value and beta (it was a RuntimeError about a conv weight of size [0, 1, 5, 5]); nothing exported."""

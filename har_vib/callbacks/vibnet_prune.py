@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
 
@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from har_vib.callbacks.prune_export import save_run_reports
+from har_vib.compression.exactness import logit_parity, require_exact
 from har_vib.compression.export import save_torchscript
 from har_vib.errors import ConfigError
 from har_vib.hrel.l1_baseline import l1_prune_lenet5
@@ -36,13 +37,6 @@ log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def max_abs_diff(a: nn.Module, b: nn.Module, batches: Iterable, device: torch.device) -> float:
-    """Largest logit difference of two models over ``(x, y)`` batches."""
-    a.eval()
-    b.eval()
-    return max(float((a(x.to(device)) - b(x.to(device))).abs().max()) for x, _ in batches)
-
-
 def export_image_model(model: nn.Module, out_dir: Path, example: torch.Tensor) -> dict[str, str]:
     """``pruned.pt`` (TorchScript) and ``pruned.onnx`` (dynamic batch) of ``model``, from a CPU copy."""
     import copy
@@ -160,10 +154,14 @@ class VIBNetPruneCallback(L.Callback):
                     metrics["val_acc_pruned"] = metrics["val_acc"]
             else:
                 compact = pruned.model
+                # held to float round-off like every export, before anything is written
+                parity = logit_parity(net, compact, test, device)
+                require_exact(parity, "the pruned network against the bottlenecked one", "nothing was exported")
                 report = {
                     "method": "vibnet",
                     **pruned.report,
-                    "export_max_abs_diff": max_abs_diff(net, compact, test, device),
+                    "export_max_abs_diff": parity.max_abs_diff,
+                    "export_tolerance": parity.tolerance,
                 }
                 metrics["test_acc_pruned"] = image_accuracy(compact, test, device)
                 if val:
