@@ -80,9 +80,11 @@ compare-sequences: install
 	WANDB_MODE=disabled $(BIN)/python scripts/compare_methods.py --datasets $(SEQ_DATASETS) \
 		--methods naive_lstm vib_lstm minirocket --out outputs/compare_sequences $(COMPARE_ARGS)
 
-# --durations: the slowest tests, to keep the suite under 10 minutes
+# one pytest worker per CPU (pytest-xdist; TEST_WORKERS=0 runs in one process); --durations: the slowest tests,
+# to keep the suite under 10 minutes
+TEST_WORKERS ?= auto
 test: install
-	WANDB_MODE=disabled $(BIN)/python -m pytest -q --durations=20
+	WANDB_MODE=disabled $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=20
 
 # the documentation site from docs/ (MkDocs + mkdocstrings), warnings as errors: site/index.html
 DOCS_STAMP := $(VENV)/.docs-installed
