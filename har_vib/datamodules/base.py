@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from har_vib.datamodules.samplers import EpochSampler
+from har_vib.utils.ipc import fit_worker_ipc
 
 
 class ClassificationDataModule(L.LightningDataModule):
@@ -24,6 +25,7 @@ class ClassificationDataModule(L.LightningDataModule):
     def _loader(self, dataset: Any, batch_size: int, sampler: EpochSampler | None = None) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call setup() before asking for a dataloader")
+        fit_worker_ipc(self.hparams.num_workers)
         return DataLoader(
             dataset,
             batch_size=batch_size,

@@ -27,6 +27,7 @@ from har_vib.data.shards import ALL, Shard
 from har_vib.data.video import DECODING, VideoDecodeError, read_frames
 from har_vib.features.backbones import FrameEncoder, Preprocessing
 from har_vib.features.store import FeatureStore
+from har_vib.utils.ipc import fit_worker_ipc
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,7 @@ def extract_features(
         encoder = encoder.to(memory_format=torch.channels_last)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     videos_per_batch = max(1, batch_size // source.frames)
+    fit_worker_ipc(num_workers)
     loader = DataLoader(
         ClipDataset(source, todo),
         batch_size=videos_per_batch,
