@@ -146,6 +146,11 @@ class IBVGG(IBNet):
             if v == "M":
                 if not self.pool_after:
                     raise ValueError("cfg must start with a conv width, not 'M'")
+                if self.pool_after[-1]:
+                    raise ValueError(
+                        f"cfg {list(cfg)} has two 'M' in a row: each 'M' closes a block of convs with one 2x2 "
+                        "max-pool; put a conv width between them (or drop one 'M')"
+                    )
                 self.pool_after[-1] = True
                 h, w, block = h // 2, w // 2, block + 1
                 if min(h, w) < 1:

@@ -8,6 +8,7 @@ import torch
 
 from har_vib.models import create_model
 from har_vib.vibnet import ConvInformationBottleneck, architecture_counts, prune_network
+from har_vib.vibnet.models import IBVGG
 from har_vib.vibnet.prune import ChannelScale
 
 
@@ -119,3 +120,11 @@ def test_counts_follow_the_lenet_conventions():
     assert counts["neurons"] == 20 + 50 + 800 + 500
     assert counts["weights"] == 20 * 25 + 50 * 20 * 25 + 800 * 500 + 500 * 10
     assert counts["flops"] == 20 * 25 * 24 * 24 + 50 * 20 * 25 * 8 * 8 + 800 * 500 + 500 * 10
+
+
+@pytest.mark.parametrize("cfg", [[8, "M", "M", 16, "M"], [8, 16, "M", "M"]])
+def test_vgg_cfg_with_two_pools_in_a_row_is_refused_when_built(cfg):
+    """It was built with the flattened size of two poolings while forward pooled once: a shape error at the first
+    batch (``mat1 and mat2 shapes cannot be multiplied``)."""
+    with pytest.raises(ValueError, match="two 'M' in a row"):
+        IBVGG((1, 8, 8), 10, cfg=cfg, fc=[16])
