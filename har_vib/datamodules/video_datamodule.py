@@ -28,7 +28,7 @@ from har_vib.datamodules.video_datasets import (
     fixed_length_collate,
 )
 from har_vib.datamodules.video_encoder import CompressedEncoderMixin
-from har_vib.datamodules.video_extraction import VideoExtractionMixin, resolve_device
+from har_vib.datamodules.video_extraction import VideoExtractionMixin
 from har_vib.datamodules.video_sources import DATASETS, DEFAULT_DIRS, VideoSourcesMixin
 from har_vib.errors import ConfigError
 from har_vib.features.fusion import FUSIONS
@@ -37,7 +37,7 @@ from har_vib.utils.io import write_json
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DATASETS", "DEFAULT_DIRS", "VideoDataModule", "resolve_device"]
+__all__ = ["DATASETS", "DEFAULT_DIRS", "VideoDataModule"]
 
 
 class VideoDataModule(VideoSourcesMixin, VideoExtractionMixin, CompressedEncoderMixin, ClassificationDataModule):

@@ -14,19 +14,16 @@ from har_vib.data.sampling import sample_indices
 from har_vib.data.splits import VideoRecord
 from har_vib.data.video import VideoDecodeError, read_frames
 from har_vib.datamodules.samplers import item_rng
-from har_vib.features.fusion import FUSIONS, fuse_streams, fused_dim  # defined here before; still importable
+from har_vib.features.fusion import fuse_streams, fused_dim
 from har_vib.features.store import FeatureStore
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "FUSIONS",
     "CachedFeatureDataset",
     "RawFrameDataset",
     "feature_stats",
     "fixed_length_collate",
-    "fuse_streams",
-    "fused_dim",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
