@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-video bench-extract bench bench-flow bench-clip tables compare compare-sequences compare-encoders test docs docs-serve lint format sweep sync-wandb clean
+.PHONY: install data demo demo-video bench-extract bench bench-flow bench-clip tables compare compare-sequences compare-encoders test docs docs-serve lint format sweep sync-wandb clean
 
 install: $(STAMP)
 
@@ -13,6 +13,12 @@ $(STAMP): pyproject.toml
 	# --no-compile: byte-compiling all of torch at install costs ~35 s; imports compile what they use
 	$(BIN)/pip install --quiet --no-compile -e '.[dev]'
 	touch $(STAMP)
+
+# download, unpack and verify a video dataset from its official archives (resumable; a verified root is left alone):
+# make data DATASET=ucf101 [ROOT=data/raw/ucf101] [DATA_ARGS="--base-url https://mirror/har/"]
+data: install
+	$(if $(DATASET),,$(error make data needs DATASET=ucf11, hmdb51 or ucf101))
+	$(BIN)/python scripts/get_data.py $(DATASET) --root $(if $(ROOT),$(ROOT),data/raw/$(DATASET)) $(DATA_ARGS)
 
 # the main job on the embedded default dataset (aeon's BasicMotions, VIB-LSTM, hidden 256)
 demo: install

@@ -25,15 +25,17 @@ UCF101_LAYOUT = """\
   <root>/UCF-101/<ClassName>/v_<ClassName>_gGG_cCC.avi        (from UCF101.rar)
   <root>/ucfTrainTestlist/classInd.txt                         (from UCF101TrainTestSplits-RecognitionTask.zip)
   <root>/ucfTrainTestlist/trainlist0{1,2,3}.txt, testlist0{1,2,3}.txt
-Get it from https://www.crcv.ucf.edu/data/UCF101.php, or generate a stand-in with
+Get it with `python scripts/get_data.py ucf101 --root <root>` (the archives of
+https://www.crcv.ucf.edu/data/UCF101.php), or generate a stand-in with
 `python scripts/make_synthetic_videos.py --layout ucf101 --out <root>`."""
 
 HMDB51_LAYOUT = """\
   <root>/videos/<class>/<name>.avi                             (hmdb51_org.rar, each class .rar unpacked)
   <root>/testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt   (test_train_splits.rar)
   each split line: `<name>.avi <tag>` with tag 1 = train, 2 = test, 0 = unused
-Get it from https://serre-lab.clps.brown.edu/resource/hmdb-a-large-human-motion-database/, or generate a
-stand-in with `python scripts/make_synthetic_videos.py --layout hmdb51 --out <root>`."""
+Get it with `python scripts/get_data.py hmdb51 --root <root>` (the archives of
+https://serre-lab.clps.brown.edu/resource/hmdb-a-large-human-motion-database/), or generate a stand-in with
+`python scripts/make_synthetic_videos.py --layout hmdb51 --out <root>`."""
 
 UCF11_RELEASES = ("action_youtube_naudio", "UCF11_updated_mpg")
 
@@ -43,7 +45,8 @@ UCF11_LAYOUT = """\
   <class>/Annotation/ folders and hidden entries (.DS_Store, ._*, .ipynb_checkpoints) are ignored
   11 classes (basketball, biking, ..., walking), 25 groups GG = 01..25 per class
   keep one release under <root>, or set dataset.video_dir=<the folder of the class folders>
-Get it from https://www.crcv.ucf.edu/data/UCF_YouTube_Action.php, or generate a stand-in with
+Get it with `python scripts/get_data.py ucf11 --root <root>` (the UCF11_updated_mpg.rar of
+https://www.crcv.ucf.edu/data/UCF_YouTube_Action.php), or generate a stand-in with
 `python scripts/make_synthetic_videos.py --layout ucf11 --out <root>`."""
 
 # the override that fixes each kind of layout problem
