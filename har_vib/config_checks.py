@@ -228,18 +228,21 @@ def _check_backbone_fits_dataset(cfg: DictConfig) -> None:
 
 
 def _check_backbone_weights(cfg: DictConfig) -> None:
-    """The frame encoder's weights must be found, and a ``backbone.weights`` file must load into the encoder
-    (tensor names, kinds and shapes), now rather than after the videos are generated or decoded."""
+    """The frame encoder's weights must be found or downloadable, and a ``backbone.weights`` file must load into
+    the encoder (tensor names, kinds and shapes), now rather than after the videos are generated or decoded.
+    Nothing is downloaded here: weights that are not on disk pass when downloading is on and timm names a Hugging
+    Face Hub repository for them (they are fetched when the encoder is built), and are refused, saying how to
+    provide them, under ``HF_HUB_OFFLINE=1`` or ``backbone.download=false``."""
     backbone = _get(cfg, "backbone")
     if backbone in (_MISSING, None) or str(backbone.get("name", "none")) == "none":
         return
-    from har_vib.features.backbones import BackboneSpec, create_backbone, resolve_weights
+    from har_vib.features.backbones import BackboneSpec, create_backbone, weights_source
 
     spec = BackboneSpec.from_config(OmegaConf.to_container(backbone, resolve=True))
     if spec.pretrained and spec.weights:
         create_backbone(spec)  # reads the file once and checks it against the model
     else:
-        resolve_weights(spec)  # the weights exist (a packaged or cached file), without building the model
+        weights_source(spec)  # packaged, cached or downloadable, without building the model or downloading
 
 
 # recurrent models with bottlenecks on their gates, and the gates whose eval multiplier no standard layer can carry

@@ -21,9 +21,11 @@ from tests.videos import TINY_VIDEOS
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
-# no test may reach the network: W&B stays local
+# no test may reach the network: W&B stays local, and the Hugging Face Hub is never asked for weights (the tests of
+# downloads run against a local stand-in, tests/hub_stand_in.py, in processes of their own)
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # trainer, model and logger settings of every tiny end-to-end run
 TINY_RUN = [

@@ -77,10 +77,32 @@ def test_distillation_teacher_is_checked_before_the_fit(tiny_cfg, tmp_path: Path
     assert not (tmp_path / "checkpoints").exists()
 
 
-def test_every_shipped_experiment_passes_the_checks(tmp_path: Path):
-    """The checks refuse nothing the project itself ships (every experiment config composes and passes)."""
+def _downloads_allowed(monkeypatch) -> None:
+    """Downloading on in this process (the test suite runs with HF_HUB_OFFLINE=1, tests/conftest.py); any attempt
+    to download fails the test (the checks never download)."""
+    import huggingface_hub.constants
+
+    import har_vib.features.backbones as backbones
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the config checks downloaded weights")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(backbones, "download_weights", no_download)
+
+
+def test_every_shipped_experiment_passes_the_checks(tmp_path: Path, monkeypatch):
+    """The checks refuse nothing the project itself ships (every experiment config composes and passes). Offline
+    (HF_HUB_OFFLINE=1, an empty Hugging Face cache) only the paper's experiments are refused, for their Inception-v3
+    / EfficientNet-b1 weights, which are not shipped; with downloading on they pass too, without a download."""
+    import huggingface_hub.constants
+
     from har_vib.config_checks import check_run_config
 
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty_hf_cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     names = sorted(
         p.relative_to(ROOT / "conf" / "experiment").with_suffix("").as_posix()
         for p in (ROOT / "conf" / "experiment").rglob("*.yaml")
@@ -90,12 +112,40 @@ def test_every_shipped_experiment_passes_the_checks(tmp_path: Path):
     for name in names:
         try:
             check_run_config(compose_train_cfg(tmp_path, [f"experiment={name}"]))
-        except ConfigError as err:  # the paper's Inception-v3 / EfficientNet-b1 weights are not shipped offline
-            assert "are not on disk" in str(err) and "this pipeline never downloads" in str(err), (name, err)
+        except ConfigError as err:
+            assert "are not on disk" in str(err) and "downloading is off (HF_HUB_OFFLINE=1 is set)" in str(err), err
             needs_weights.append(name)
-            # with a random encoder everything else in the experiment passes
-            check_run_config(compose_train_cfg(tmp_path, [f"experiment={name}", "backbone.pretrained=false"]))
-    assert all(name.startswith("paper/") for name in needs_weights)
+    assert needs_weights and all(name.startswith("paper/") for name in needs_weights)
+    _downloads_allowed(monkeypatch)
+    for name in needs_weights:
+        check_run_config(compose_train_cfg(tmp_path, [f"experiment={name}"]))
+
+
+@pytest.mark.parametrize("setting", ["downloads on", "HF_HUB_OFFLINE=1", "backbone.download=false"])
+def test_weights_to_download_pass_the_checks_unless_downloading_is_off(tmp_path: Path, monkeypatch, setting):
+    """Weights not on disk: the checks pass when they may be downloaded (nothing is downloaded by the checks: that
+    happens when the encoder is built) and refuse, before any work, when downloading is off."""
+    import huggingface_hub.constants
+
+    from har_vib.config_checks import check_run_config
+
+    _downloads_allowed(monkeypatch)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty_hf_cache"))
+    overrides = ["dataset=synthetic", "backbone=resnet18", f"paths.data_dir={tmp_path / 'data'}"]
+    if setting == "HF_HUB_OFFLINE=1":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    elif setting == "backbone.download=false":
+        overrides.append("backbone.download=false")
+    cfg = compose_train_cfg(tmp_path / "run", overrides)
+    if setting == "downloads on":
+        check_run_config(cfg)
+    else:
+        reason = "HF_HUB_OFFLINE=1 is set" if setting == "HF_HUB_OFFLINE=1" else "backbone.download=false"
+        with pytest.raises(
+            ConfigError, match=rf"'resnet18.a1_in1k' are not on disk .* downloading is off \({reason}\)"
+        ):
+            check_run_config(cfg)
+    assert not (tmp_path / "data").exists()
 
 
 def test_backbone_weights_are_checked_before_any_work(tmp_path: Path):

@@ -160,9 +160,11 @@ def test_missing_dataset_is_one_clear_error(tmp_path: Path):
 
 def test_missing_weights_is_one_clear_error(tmp_path: Path):
     args = [*VIDEO_TINY, f"paths.data_dir={tmp_path}", "backbone=inception_v3"]
-    proc = _script("train.py", tmp_path, args, env={"HF_HUB_CACHE": str(tmp_path / "empty_hf_cache")})
+    env = {"HF_HUB_CACHE": str(tmp_path / "empty_hf_cache"), "HF_HUB_OFFLINE": "1"}  # downloading off
+    proc = _script("train.py", tmp_path, args, env=env)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "pretrained weights for backbone 'inception_v3.tv_in1k' are not on disk" in proc.stderr
+    assert "downloading is off (HF_HUB_OFFLINE=1 is set)" in proc.stderr
     assert "backbone.weights=" in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -75,14 +75,89 @@ def test_missing_weights_file_is_a_clear_error(tmp_path):
         create_backbone(spec)
 
 
-def test_pretrained_without_weights_on_disk_says_how_to_get_them(tmp_path, monkeypatch):
+@pytest.mark.parametrize("off", ["HF_HUB_OFFLINE", "backbone.download"])
+def test_pretrained_without_weights_on_disk_and_downloads_off_says_how_to_get_them(tmp_path, monkeypatch, off):
+    """Downloading off (huggingface_hub's HF_HUB_OFFLINE=1, or backbone.download=false) and nothing on disk: the
+    error says so, how to turn downloading on, and the other ways; nothing is asked of the Hub
+    (tests/features/test_weights_download.py checks that against a stand-in)."""
     import huggingface_hub.constants
 
+    import har_vib.features.backbones as backbones
+
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))  # an empty cache
+    monkeypatch.setattr(backbones, "download_weights", _no_download)
+    if off == "HF_HUB_OFFLINE":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        spec = BackboneSpec(name="inception_v3", model_name="inception_v3.tv_in1k", pretrained=True)
+        reason, turn_on = "HF_HUB_OFFLINE=1 is set", "unset HF_HUB_OFFLINE"
+    else:
+        _downloads_allowed(monkeypatch)
+        spec = BackboneSpec(name="inception_v3", model_name="inception_v3.tv_in1k", pretrained=True, download=False)
+        reason, turn_on = "backbone.download=false", "backbone.download=true"
     with pytest.raises(ConfigError) as err:
-        create_backbone(BackboneSpec(name="inception_v3", model_name="inception_v3.tv_in1k", pretrained=True))
+        create_backbone(spec)
     message = str(err.value)
-    assert "never downloads" in message and "backbone.weights=" in message and "backbone.pretrained=false" in message
+    assert "pretrained weights for backbone 'inception_v3.tv_in1k' are not on disk" in message
+    assert f"downloading is off ({reason})" in message and turn_on in message
+    assert "backbone.weights=" in message and "backbone.pretrained=false" in message
+    assert "Hugging Face cache" in message and "efficientnet_lite0" in message
+
+
+def _no_download(*args, **kwargs):
+    raise AssertionError("a download was attempted")
+
+
+def _downloads_allowed(monkeypatch) -> None:
+    """Downloading on in this process (the test suite runs with HF_HUB_OFFLINE=1, tests/conftest.py)."""
+    import huggingface_hub.constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+
+
+def test_weights_not_on_disk_are_downloaded_when_allowed(tmp_path, monkeypatch):
+    """Downloading on and nothing on disk: the weights are fetched (here a stand-in for the download writes the file
+    into the cache), then loaded from the cache and identified by the digest of the file, as a cached file is."""
+    import huggingface_hub.constants
+    from safetensors.torch import save_file
+
+    import har_vib.features.backbones as backbones
+    from har_vib.utils.io import file_digest
+
+    _downloads_allowed(monkeypatch)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    donor = timm.create_model("resnet18", pretrained=False)
+    with torch.no_grad():
+        donor.conv1.weight.fill_(0.25)
+    fetched = []
+
+    def fetch(spec, hub):
+        fetched.append((hub.repo_id, hub.revision, hub.filenames))
+        path = tmp_path / "model.safetensors"
+        save_file({k: v.contiguous() for k, v in donor.state_dict().items()}, str(path))
+        return path
+
+    monkeypatch.setattr(backbones, "download_weights", fetch)
+    model, weights_id = create_backbone(BackboneSpec("resnet18", "resnet18.a1_in1k"))
+    assert fetched == [("timm/resnet18.a1_in1k", None, ("model.safetensors", "pytorch_model.bin"))]
+    assert weights_id == f"hf-{file_digest(tmp_path / 'model.safetensors')}"
+    assert torch.equal(model.conv1.weight, donor.conv1.weight)
+
+
+def test_a_model_without_hub_weights_is_a_clear_error(monkeypatch):
+    """timm's pretrained config names no Hub repository (no hf_hub_id) and no file is given: one error naming the
+    model and what to do; an unknown model and an unknown pretrained tag are refused by name."""
+    import har_vib.features.backbones as backbones
+
+    _downloads_allowed(monkeypatch)
+    monkeypatch.setattr(backbones, "download_weights", _no_download)
+    with pytest.raises(ConfigError, match=r"'botnet50ts_256': timm knows no Hugging Face Hub weights .*hf_hub_id"):
+        create_backbone(BackboneSpec("botnet", "botnet50ts_256"))
+    with pytest.raises(ConfigError, match=r"backbone.model_name='no_such_net' is not a timm model"):
+        create_backbone(BackboneSpec("x", "no_such_net"))
+    with pytest.raises(ConfigError, match=r"backbone.model_name='resnet18.foo': Invalid pretrained tag"):
+        create_backbone(BackboneSpec("x", "resnet18.foo"))
 
 
 def test_random_init_is_seeded():
