@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from har_vib.datamodules.samplers import EpochSampler
-from har_vib.utils.ipc import fit_worker_ipc
+from har_vib.utils.workers import loader_worker_options
 
 
 class ClassificationDataModule(L.LightningDataModule):
@@ -25,7 +25,7 @@ class ClassificationDataModule(L.LightningDataModule):
     def _loader(self, dataset: Any, batch_size: int, sampler: EpochSampler | None = None) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call setup() before asking for a dataloader")
-        fit_worker_ipc(self.hparams.num_workers)
+        workers = loader_worker_options(self.hparams.num_workers)  # a clean start: no decoder state inherited
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -34,6 +34,7 @@ class ClassificationDataModule(L.LightningDataModule):
             num_workers=self.hparams.num_workers,
             # its own generator: iterating a loader (it draws worker seeds) never moves the global random stream
             generator=torch.Generator().manual_seed(int(self.hparams.seed)),
+            **workers,
         )
 
     def _replicas(self) -> tuple[int, int]:

@@ -22,7 +22,7 @@ from har_vib.data.splits import VideoRecord
 from har_vib.data.video import VideoDecodeError
 from har_vib.features.backbones import FrameEncoder
 from har_vib.features.extract import ClipSource, load_clip
-from har_vib.utils.ipc import fit_worker_ipc
+from har_vib.utils.workers import loader_worker_options
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def collate_clips(batch: list[Item]) -> list[tuple[dict[str, torch.Tensor], int]
 def clip_loader(dataset: ClipFrames, batch_size: int, shuffle: bool, num_workers: int, seed: int) -> DataLoader:
     """A DataLoader over :class:`ClipFrames` with a seeded shuffle."""
     gen = torch.Generator().manual_seed(seed)
-    fit_worker_ipc(num_workers)
+    workers = loader_worker_options(num_workers)  # a clean start: no decoder state inherited
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -100,6 +100,7 @@ def clip_loader(dataset: ClipFrames, batch_size: int, shuffle: bool, num_workers
         collate_fn=collate_clips,
         generator=gen,
         persistent_workers=False,
+        **workers,
     )
 
 

@@ -27,7 +27,7 @@ from har_vib.data.shards import ALL, Shard
 from har_vib.data.video import DECODING, VideoDecodeError, read_frames
 from har_vib.features.backbones import FrameEncoder, Preprocessing
 from har_vib.features.store import FeatureStore
-from har_vib.utils.ipc import fit_worker_ipc
+from har_vib.utils.workers import loader_worker_options
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def extract_features(
         encoder = encoder.to(memory_format=torch.channels_last)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     videos_per_batch = max(1, batch_size // source.frames)
-    fit_worker_ipc(num_workers)
+    workers = loader_worker_options(num_workers)  # a clean start: no decoder state inherited
     loader = DataLoader(
         ClipDataset(source, todo),
         batch_size=videos_per_batch,
@@ -175,6 +175,7 @@ def extract_features(
         pin_memory=device.type == "cuda",
         prefetch_factor=4 if num_workers > 0 else None,
         persistent_workers=False,
+        **workers,
     )
     start = time.perf_counter()
     bar = tqdm(total=len(todo), desc=f"features {source.stream}", unit="video", disable=not progress)
