@@ -19,6 +19,8 @@ from pathlib import Path
 TOOLS = ("sbatch", "srun", "sacct", "scancel")
 STATE_ENV = "FAKE_SLURM_DIR"
 FIRST_JOB_ID = 4242
+# a job (or srun step) of the fake cluster is killed after this many seconds: no test waits on it forever
+JOB_TIMEOUT = 900
 
 
 def install(bin_dir: Path, state_dir: Path) -> dict[str, str]:
@@ -99,7 +101,9 @@ def _run_array(script_path: str, array_id: int, n_tasks: int) -> int:
         out = _fill(_sbatch_option(script, "output") or os.devnull, array_id, task, job_id)
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         with open(out, "a") as fh:
-            code = subprocess.call(["bash", script_path], env=env, stdout=fh, stderr=subprocess.STDOUT)
+            code = subprocess.call(
+                ["bash", script_path], env=env, stdout=fh, stderr=subprocess.STDOUT, timeout=JOB_TIMEOUT
+            )
         (state / f"{array_id}_{task}.state").write_text("COMPLETED" if code == 0 else "FAILED")
     return 0
 
@@ -118,7 +122,7 @@ def _srun(args: list[str]) -> int:
     for path in paths.values():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(paths.get("--output", os.devnull), "a") as out, open(paths.get("--error", os.devnull), "a") as err:
-        return subprocess.call(args, stdout=out, stderr=err)
+        return subprocess.call(args, stdout=out, stderr=err, timeout=JOB_TIMEOUT)
 
 
 def _sacct(args: list[str]) -> int:

@@ -114,7 +114,9 @@ def test_pure_packages_never_import_the_lightning_layer():
 
 
 def _fresh_import(code: str) -> str:
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 

@@ -269,7 +269,7 @@ def test_a_live_run_in_the_folder_is_not_resumed_twice(tmp_path: Path):
                 resolve_resume(argv)
     finally:
         other.kill()
-        other.wait()
+        other.wait(timeout=30)
     assert resolve_resume([f"resume={run}"])[-1] == f"hydra.run.dir={run.resolve()}"  # killed: resumable
 
 
