@@ -28,7 +28,9 @@ import functools
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,15 @@ Indices = np.ndarray | Sequence[int] | Callable[[int], np.ndarray]
 Size = tuple[int, int] | Callable[[int, int], tuple[int, int]]
 _DECORD_CHUNK = 32  # frames per decord batch
 _DECORD_SPARSE = 8  # auto gives decord reads of at most 1/8 of a video's frames (seeking pays off there)
+# probes remembered per process: a whole dataset's (UCF101 13,320 videos, HMDB51 6,766; ~0.5 KB each). Fewer than the
+# videos an epoch reads and the LRU evicts every entry before its next use: each clip is then decoded twice per epoch
+# (the probe counts frames by decoding them all), a step up in cost per video past the limit (it was 4,096)
+PROBE_CACHE_SIZE = 1 << 16
+
+# (path, size in bytes, modification time in ns, decoder): one version of a file, as probed
+ProbeKey = tuple[str, int, int, str]
+_PROBES: OrderedDict[ProbeKey, VideoInfo] = OrderedDict()  # least recently used first
+_PROBES_LOCK = threading.Lock()
 
 
 class VideoDecodeError(RuntimeError):
@@ -196,10 +207,51 @@ def probe(path: str | Path, decoder: str = "auto") -> VideoInfo:
     path = Path(path)
     _check_file(path)
     st = path.stat()
-    return _probe_file(str(path), st.st_size, st.st_mtime_ns, decoder)
+    return _probe_version((str(path), st.st_size, st.st_mtime_ns, decoder))
 
 
-@functools.lru_cache(maxsize=4096)
+def _probe_version(key: ProbeKey) -> VideoInfo:
+    """:func:`probe` of one version of a file: remembered, else probed and remembered."""
+    with _PROBES_LOCK:
+        info = _PROBES.get(key)
+        if info is not None:
+            _PROBES.move_to_end(key)
+            return info
+    info = _probe_file(*key)
+    remember_probes({key: info})
+    return info
+
+
+def known_probes(paths: Iterable[str | Path] | None = None) -> dict[ProbeKey, VideoInfo]:
+    """The probes this process remembers (of the files under ``paths`` only, when given), keyed by file version.
+
+    A DataLoader worker starts with an empty memory (it is not forked from the process that probed: see
+    :mod:`har_vib.utils.workers`); datasets hand it these with :func:`remember_probes`, so a clip scanned at setup
+    is not decoded a second time to be counted in every epoch.
+    """
+    wanted = None if paths is None else {str(p) for p in paths}
+    with _PROBES_LOCK:
+        return {k: v for k, v in _PROBES.items() if wanted is None or k[0] in wanted}
+
+
+def remember_probes(probes: Mapping[ProbeKey, VideoInfo]) -> None:
+    """Add ``probes`` (from :func:`known_probes`, possibly of another process) to this process's memory; the least
+    recently used are forgotten past :data:`PROBE_CACHE_SIZE`. An entry only ever answers for the same path, size and
+    modification time, so a file changed since is probed again."""
+    with _PROBES_LOCK:
+        for key, info in probes.items():
+            _PROBES[key] = info
+            _PROBES.move_to_end(key)
+        while len(_PROBES) > PROBE_CACHE_SIZE:
+            _PROBES.popitem(last=False)
+
+
+def forget_probes() -> None:
+    """Empty this process's probe memory (tests; a process that rewrote files in place within one mtime tick)."""
+    with _PROBES_LOCK:
+        _PROBES.clear()
+
+
 def _probe_file(path_str: str, size: int, mtime_ns: int, decoder: str) -> VideoInfo:
     """:func:`probe` of one version of a file (``size`` and ``mtime_ns`` are the cache key, not read here)."""
     path = Path(path_str)

@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from har_vib.data.sampling import sample_indices
 from har_vib.data.splits import VideoRecord
-from har_vib.data.video import VideoDecodeError, read_frames
+from har_vib.data.video import VideoDecodeError, known_probes, read_frames, remember_probes
 from har_vib.datamodules.samplers import item_rng
 from har_vib.features.fusion import fuse_streams, fused_dim
 from har_vib.features.store import FeatureStore
@@ -116,6 +116,17 @@ class RawFrameDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def __getstate__(self) -> dict:
+        # sent to each DataLoader worker when it starts: with it the probes of the setup scan, which the worker does
+        # not inherit (it is not forked from this process), so no clip is decoded twice per epoch to be counted
+        state = dict(self.__dict__)
+        state["_probes"] = known_probes(self.video_dir / r.path for r in self.records)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        remember_probes(state.pop("_probes", {}))
+        self.__dict__.update(state)
 
     def _clip(self, record: VideoRecord, rng: np.random.Generator | None) -> np.ndarray:
         sampler = lambda n: sample_indices(n, self.frames, self.sampling, rng=rng, train=self.train)  # noqa: E731

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from har_vib.data.flow import flow_skipped, flow_state, flow_to_image, read_flow, read_flow_meta
 from har_vib.data.sampling import sample_indices
 from har_vib.data.shards import ALL, Shard
-from har_vib.data.video import DECODING, VideoDecodeError, read_frames
+from har_vib.data.video import DECODING, VideoDecodeError, known_probes, read_frames, remember_probes
 from har_vib.features.backbones import FrameEncoder, Preprocessing
 from har_vib.features.store import FeatureStore
 from har_vib.utils.workers import loader_worker_options
@@ -84,6 +84,18 @@ class ClipDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def __getstate__(self) -> dict:
+        # sent to each DataLoader worker when it starts: with it whatever this process probed of these videos (a
+        # DataModule's setup scan), which the worker does not inherit, so no video is decoded twice to be counted
+        state = dict(self.__dict__)
+        if self.source.stream == "rgb":
+            state["_probes"] = known_probes(self.source.folder / rel for _, rel in self.items)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        remember_probes(state.pop("_probes", {}))
+        self.__dict__.update(state)
 
     def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None]:
         video_id, rel = self.items[i]
