@@ -14,6 +14,11 @@ announced, and only then is it renamed to ``<file>``.
   checked before anything is written) and a failed write (disk full) are :class:`FetchError` at once. Whatever
   was downloaded stays in ``<file>.part`` for the next run.
 
+- **A file already there.** A ``<file>`` this run did not download (placed by hand, or left by an earlier run) is
+  compared with the size the server announces (:func:`remote_size`: ``HEAD``, else a one-byte ranged ``GET``) by
+  :func:`check_existing`: another size makes it a ``.part`` to resume (shorter, and it starts as the archive does)
+  or a file to fetch anew; a server out of reach leaves it as it is, with a note.
+
 Requests (https://requests.readthedocs.io) does the HTTP; ``file://`` URLs (a mirror on a mounted disk) are copied
 with the same resume and size checks.
 """
@@ -381,12 +386,129 @@ def _copy_local(url: str, dest: Path, magic: Sequence[bytes], options: DownloadO
     _finish(part, dest, total)
 
 
+def _announced(response: requests.Response) -> int | None:
+    """The file's size from an answer to ``HEAD`` or a ranged ``GET``, or None when it gives none to trust (an
+    HTML page, say a login or error page served with status 200, is not the archive)."""
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("identity", "") or "html" in response.headers.get("Content-Type", "").lower():
+        return None
+    if response.status_code == 206:
+        return _parse_content_range(response.headers.get("Content-Range"))[2]
+    length = (response.headers.get("Content-Length") or "").strip()
+    # a HEAD answer of 0 bytes is what some servers send for every HEAD: not a size to act on
+    if response.status_code == 200 and length.isdigit() and int(length) > 0:
+        return int(length)
+    return None
+
+
+def remote_size(url: str, options: DownloadOptions | None = None) -> int:
+    """The size of the file at ``url`` as its server announces it, without downloading it: ``Content-Length`` of a
+    ``HEAD``, else the total of ``Content-Range`` (or ``Content-Length``) of a ``GET`` for its first byte, whose body
+    is not read. ``file://`` URLs: the file's size. One try each, no retries.
+
+    Raises:
+        FetchError: the size could not be had (the server is out of reach, refused, or announced none); the
+            message says why, for a note.
+    """
+    options = options or DownloadOptions()
+    if urlsplit(url).scheme == "file":
+        try:
+            return Path(url2pathname(unquote(urlsplit(url).path))).stat().st_size
+        except OSError as err:
+            raise FetchError(f"{url}: {err.strerror or err}") from err
+    headers = {"Accept-Encoding": "identity", "User-Agent": USER_AGENT}
+    kwargs = {"timeout": (options.connect_timeout_s, options.read_timeout_s), "verify": options.verify_tls}
+    with requests.Session() as session:
+        try:
+            with session.head(url, headers=headers, allow_redirects=True, **kwargs) as response:
+                size = _announced(response)
+            if size is None:
+                ranged = {**headers, "Range": "bytes=0-0"}
+                with session.get(url, headers=ranged, stream=True, **kwargs) as response:
+                    size = _announced(response)  # the body (one byte, or the whole file) is never read
+        except requests.exceptions.RequestException as err:
+            raise FetchError(f"{url} did not answer: {_short(err)}") from err
+    if size is None:
+        kind = response.headers.get("Content-Type")
+        shown = f", Content-Type {kind}" if kind else ""
+        answer = f"HTTP {response.status_code} {response.reason}{shown}"
+        raise FetchError(f"{url} announced no size for the archive ({answer})")
+    return size
+
+
+def check_existing(
+    url: str, dest: str | os.PathLike, magic: Sequence[bytes] = (), options: DownloadOptions | None = None
+) -> bool:
+    """Compare ``dest``, already on disk but not downloaded by this run (placed by hand, say), with the size of the
+    file at ``url`` (:func:`remote_size`).
+
+    - The same size, or the size cannot be had (the server is out of reach): ``dest`` is kept (a note says when its
+      size could not be checked; unpacking still checks every member's CRC).
+    - Shorter, and it starts as the archive does (``magic``): it becomes ``<dest>.part``, which :func:`download`
+      resumes with a ``Range`` request.
+    - Longer, or not starting as the archive does: it cannot be the beginning of the file, so the file is to be
+      downloaded anew, with ``download(..., replace=True)``: ``dest`` stays until the new file is complete and
+      takes its place (a download that fails loses nothing).
+
+    Returns:
+        True when ``dest`` is to be used as it is; False when it is to be downloaded (resumed from the ``.part`` it
+        became, or anew while it stays).
+
+    Raises:
+        FetchError: ``dest`` could not be read or renamed.
+    """
+    dest = Path(dest)
+    try:
+        local = dest.stat().st_size
+        with open(dest, "rb") as fh:
+            head = fh.read(16)
+    except OSError as err:
+        raise FetchError(os_error_message(err, dest, action="read")) from err
+    try:
+        total = remote_size(url, options)
+    except FetchError as err:
+        log.info(
+            "%s: already in %s; its size could not be checked (%s); unpacking checks every member's CRC",
+            dest.name,
+            dest.parent,
+            err,
+        )
+        return True
+    if local == total:
+        log.info("%s: already downloaded (%s, %s bytes, as %s announces)", dest.name, dest, f"{total:,}", url)
+        return True
+    part = part_path(dest)
+    starts_right = not magic or any(head.startswith(m) for m in magic)
+    try:
+        if local < total and starts_right:
+            log.warning(
+                "%s holds %s bytes, but %s has %s: resuming the download from it", dest, f"{local:,}", url, f"{total:,}"
+            )
+            _meta_path(dest).unlink(missing_ok=True)  # a record of another transfer must not vouch for it
+            os.replace(dest, part)
+        else:
+            why = "" if starts_right else f", and {_describe(head)}, not the archive's first bytes"
+            log.warning(
+                "%s holds %s bytes, but %s has %s%s: downloading the file again (it replaces %s once complete)",
+                dest,
+                f"{local:,}",
+                url,
+                f"{total:,}",
+                why,
+                dest.name,
+            )
+    except OSError as err:
+        raise FetchError(os_error_message(err, dest)) from err
+    return False
+
+
 def download(
     url: str,
     dest: str | os.PathLike,
     magic: Sequence[bytes] = (),
     options: DownloadOptions | None = None,
     session: requests.Session | None = None,
+    replace: bool = False,
 ) -> int:
     """Fetch ``url`` into ``dest`` (a file path), resuming ``<dest>.part`` when there is one.
 
@@ -396,9 +518,11 @@ def download(
         magic: the allowed first bytes of the file (``har_vib.data.archives.MAGIC[kind]``); empty: no check.
         options: retries, timeouts, progress; the defaults of :class:`DownloadOptions` when None.
         session: a ``requests.Session`` to reuse; a new one (closed at the end) when None.
+        replace: download even when ``dest`` exists; it is replaced once the new file is complete (False: an
+            existing ``dest`` is taken as done).
 
     Returns:
-        The number of bytes this call added to the file (0 when ``dest`` already existed).
+        The number of bytes this call added to the file (0 when ``dest`` already existed and ``replace`` is False).
 
     Raises:
         FetchError: one line naming the URL or file and the fix: HTTP 4xx, retries used up (connection, timeout,
@@ -406,7 +530,7 @@ def download(
             bytes downloaded so far stay in ``<dest>.part``.
     """
     dest = Path(dest)
-    if dest.exists():
+    if dest.exists() and not replace:
         return 0
     options = options or DownloadOptions()
     part = part_path(dest)
@@ -443,4 +567,4 @@ def download(
             session.close()
 
 
-__all__ = ["DownloadOptions", "FetchError", "download", "part_path"]
+__all__ = ["DownloadOptions", "FetchError", "check_existing", "download", "part_path", "remote_size"]

@@ -11,6 +11,10 @@ Files under the dataset root ``<root>``:
 - ``.har_vib_complete.json`` (:data:`MARKER`): written last, once the layout is verified; with it, a rerun does
   nothing.
 - ``.tmp-*``: unpacking in progress (hidden, so the parsers skip it); left by a killed run, removed by the next.
+- ``.har_vib_fetch.lock`` (:data:`LOCK`): held while a run works on the root, so a second run at the same time is
+  refused; removed when the run ends, however it ends (a ``kill -9`` leaves it, and the next run takes it over).
+
+With ``--archive-dir`` elsewhere, nothing but the dataset's folders and these files is written under ``<root>``.
 
 Every failure is a :class:`~har_vib.data.archives.FetchError` with one line for the user.
 """
@@ -18,6 +22,7 @@ Every failure is a :class:`~har_vib.data.archives.FetchError` with one line for 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -35,7 +40,7 @@ from har_vib.data.archives import (
     FetchError,
     archive_url,
 )
-from har_vib.data.download import DownloadOptions, download, part_path
+from har_vib.data.download import DownloadOptions, check_existing, download, part_path
 from har_vib.data.splits import (
     VIDEO_EXTENSIONS,
     DatasetLayoutError,
@@ -97,33 +102,71 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def _root_error(err: OSError, path: Path) -> FetchError:
+    """A failed write of a file of the root itself (its lock, its records, the root folder): one line whose fix
+    also offers another ``--root`` (a read-only or full file system may be fixed by going elsewhere)."""
+    return FetchError(f"{os_error_message(err, path)} or choose another --root")
+
+
 def _save_json(data: dict, path: Path) -> None:
     try:
         write_json(data, path)
     except OSError as err:
-        raise FetchError(os_error_message(err, path)) from err
+        raise _root_error(err, path) from err
+
+
+def _is_file_of(fh, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fh`` (not removed, nor replaced by another)."""
+    try:
+        here, there = os.fstat(fh.fileno()), os.stat(path)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 @contextlib.contextmanager
 def _lock(root: Path) -> Iterator[None]:
-    """One run per root at a time (POSIX ``flock``; released when the process ends, however it ends)."""
+    """One run per root at a time: POSIX ``flock`` on :data:`LOCK` (released when the process ends, however it
+    ends), and the file removed when the run ends.
+
+    The file is removed while the lock is still held, and a run that gets the lock checks that the path still
+    names the file it locked; if not (the run before removed it between this run's open and its lock), it locks
+    the new file instead. So two runs never hold locks on different files at once, and a file another live run
+    holds is never removed (a run only removes the file it holds the lock on)."""
     if fcntl is None:
         yield
         return
     path = root / LOCK
-    try:
-        fh = open(path, "a")
-    except OSError as err:
-        raise FetchError(os_error_message(err, path)) from err
-    with fh:
+    for _ in range(100):  # each turn means another run ended in between: a few at most
+        try:
+            fh = open(path, "a")
+        except OSError as err:
+            raise _root_error(err, path) from err
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise FetchError(f"another get_data run is working on {root} ({path} is locked): let it finish") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+        except OSError as err:
+            fh.close()
+            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise FetchError(
+                    f"another get_data run is working on {root} ({path} is locked): let it finish"
+                ) from None
+            raise FetchError(
+                f"cannot lock {path}: {err.strerror or err} (errno {err.errno}): that file system does not support "
+                "flock; choose another --root"
+            ) from err
+        if _is_file_of(fh, path):
+            break
+        fh.close()  # locked a file the run before has just removed: lock the one now at that path
+    else:
+        raise FetchError(f"cannot lock {path}: it is replaced again and again; check what else writes to {root}")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # a lock file that cannot be removed just stays: harmless
+            if _is_file_of(fh, path):
+                path.unlink()  # before the unlock: no other run can hold this file's lock now
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
 
 
 def _remove_stale_temps(folder: Path) -> None:
@@ -145,6 +188,40 @@ def _first_line(err: DatasetLayoutError) -> str:
 
 def _visible_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not is_hidden(p.name))
+
+
+def _find_below(root: Path, name: str, skip: tuple[str, ...], depth: int = 2) -> Path | None:
+    """A folder ``name`` one or two (``depth``) levels below ``root`` (``root/*/name``, then ``root/*/*/name``), not
+    looking inside hidden folders or those named in ``skip`` (the dataset's own folders); None if there is none."""
+    level = [root]
+    for _ in range(depth):
+        below = []
+        for folder in level:
+            with contextlib.suppress(OSError):
+                below += [p for p in _visible_dirs(folder) if p.name not in skip]
+        for folder in below:
+            if (folder / name).is_dir():
+                return folder / name
+        level = below
+    return None
+
+
+def _misplaced(root: Path, names: tuple[str, ...]) -> str | None:
+    """When a folder of ``names`` (what the archives unpack to) is missing from ``root`` but is one or two levels
+    down (the archives unpacked into a folder of their own), what to do about it; else None."""
+    found = {}
+    for name in names:
+        if not (root / name).is_dir() and (p := _find_below(root, name, names)) is not None:
+            found[name] = p
+    if not found:
+        return None
+    one = len(found) == 1
+    where = f"{' and '.join(str(p) for p in found.values())} {'is' if one else 'are'} below {root}, not in it"
+    parents = {p.parent for p in found.values()}
+    parent = next(iter(parents))
+    if len(parents) == 1 and all((parent / n).is_dir() for n in names):
+        return f"{where}: pass --root {parent} (or move {'it' if one else 'them'} into {root})"
+    return f"{where}: move {'it' if one else 'them'} into {root}"
 
 
 def _videos_on_disk(video_dir: Path) -> set[str]:
@@ -207,7 +284,8 @@ def verify_layout(spec: DatasetArchives, root: str | os.PathLike, fix: str = "")
             classes = [p.name for p in _visible_dirs(video_dir)]
             summary = {"classes": len(classes), "videos": len(on_disk)}
     except DatasetLayoutError as err:
-        raise fail(_first_line(err)) from err
+        names = (spec.video_folder, spec.split_folder) if spec.split_folder else (spec.video_folder,)
+        raise fail(_misplaced(root, names) or _first_line(err)) from err
     if summary["classes"] != spec.num_classes:
         raise fail(f"{summary['classes']} class folders, not {spec.num_classes} ({spec.source})")
     if summary["videos"] != spec.num_videos:
@@ -243,8 +321,10 @@ def fetch_dataset(
     """Download, unpack and verify ``spec``'s dataset under ``root``; a root already marked complete is left alone.
 
     Per archive: skipped when an earlier run unpacked it (and the archive is unchanged); else downloaded unless
-    already in ``archive_dir`` (a partial download is resumed), then unpacked. Then :func:`verify_layout`, then
-    the marker :data:`MARKER`.
+    already in ``archive_dir`` with the size the server announces (a partial download is resumed; an archive
+    there of another size is resumed or fetched anew, one whose size cannot be checked is used as it is: see
+    :func:`~har_vib.data.download.check_existing`), then unpacked once the root's disk has room for it. Then
+    :func:`verify_layout`, then the marker :data:`MARKER`.
 
     Args:
         spec: the registry entry (``har_vib.data.archives.DATASETS[name]``).
@@ -253,7 +333,8 @@ def fetch_dataset(
         base_url: a mirror holding every archive under its file name; the official URLs when None.
         options: retries, timeouts and progress of the downloads.
         delete_archives: delete the archives once the root is verified (they are kept by default).
-        verify_only: download and unpack nothing: verify what is there (unpacked by hand) and mark it.
+        verify_only: download and unpack nothing: verify what is there (unpacked by hand) and mark it; a root that
+            does not exist is an error, and nothing is created.
 
     Returns:
         A :class:`FetchReport`.
@@ -269,10 +350,16 @@ def fetch_dataset(
         report.already_complete, report.marker = True, marker
         return report
     archive_dir = Path(archive_dir) if archive_dir is not None else root / "archives"
+    if verify_only and not root.is_dir():  # nothing to verify: create nothing
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise FetchError(
+            f"{root} {what}: --verify-only checks a dataset already unpacked there; pass the folder that holds it as "
+            "--root, or drop --verify-only to download it"
+        )
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise FetchError(os_error_message(err, root)) from err
+        raise _root_error(err, root) from err
     with _lock(root):
         _remove_stale_temps(root)
         stamps = _read_json(root / UNPACKED)
@@ -336,13 +423,11 @@ def _get_archive(
         log.info("%s: unpacked into %s by an earlier run", archive.name, root / archive.folder)
         return
     url = archive_url(archive, base_url)
-    if path.exists():
-        log.info("%s: already downloaded (%s)", archive.name, path)
-    else:
+    if not (path.exists() and check_existing(url, path, MAGIC[archive.kind], options)):
         resumed = part_path(path).exists()
         log.info("%s: %s %s", archive.name, "resuming the download from" if resumed else "downloading", url)
         _remove_stale_temps(archive_dir)
-        report.downloaded[archive.name] = download(url, path, MAGIC[archive.kind], options)
+        report.downloaded[archive.name] = download(url, path, MAGIC[archive.kind], options, replace=path.exists())
     log.info("%s: unpacking into %s", archive.name, root / archive.folder)
     try:
         count = unpack(archive, path, root, progress=options.progress if options else True)

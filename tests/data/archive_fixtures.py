@@ -8,8 +8,10 @@ header's CRC is the low 16 bits of the CRC-32 of the header from its type byte o
 reads them as it reads any RAR archive.
 
 The server (:class:`ArchiveServer`) answers ``GET`` with ``Range: bytes=N-`` as a real one does (206 and
-``Content-Range``, 416 past the end, ``If-Range`` against its ETag) and can misbehave on demand: close the
-connection after some bytes, stall, answer with a status code, ignore ``Range``, send no validator.
+``Content-Range``, 416 past the end, ``If-Range`` against its ETag), and ``HEAD`` with the file's size, and can
+misbehave on demand: close the connection after some bytes, stall, answer with a status code, ignore ``Range``, send
+no validator, refuse ``HEAD``. ``GET`` requests are recorded in ``requests``, ``HEAD`` requests apart in ``heads``
+(a size check is not a download).
 """
 
 from __future__ import annotations
@@ -173,6 +175,8 @@ class ServerState:
     status: dict[str, int] = field(default_factory=dict)  # name -> an error status to answer with
     ignore_range: bool = False
     validators: bool = True  # send an ETag
+    head_status: int | None = None  # answer every HEAD with this error status (a server without HEAD: 405)
+    heads: list[str] = field(default_factory=list)  # the paths of the HEAD requests
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -189,6 +193,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args) -> None:  # noqa: A002 - quiet
         pass
+
+    def do_HEAD(self) -> None:  # noqa: N802 - the name http.server calls
+        st = self.state
+        name = self.path.lstrip("/")
+        with st.lock:
+            st.heads.append(self.path)
+        status = st.head_status or st.status.get(name) or (404 if name not in st.files else None)
+        if status is not None:
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        page = st.files[name].lstrip().startswith(b"<")
+        self.send_header("Content-Type", "text/html" if page else "application/x-rar")
+        self.send_header("Content-Length", str(len(st.files[name])))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
         st = self.state

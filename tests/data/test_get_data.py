@@ -5,8 +5,10 @@ reaches beyond 127.0.0.1 (any other connection, or a DNS look-up, fails the test
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
+import shutil
 import socket
 import sys
 import time
@@ -15,11 +17,12 @@ from pathlib import Path
 import pytest
 
 from har_vib.data import download as download_module
+from har_vib.data import fetch as fetch_module
 from har_vib.data import unpack as unpack_module
-from har_vib.data.archives import BASE_URL_ENV, DATASETS, Archive, CorruptArchiveError, archive_url
-from har_vib.data.fetch import MARKER
+from har_vib.data.archives import BASE_URL_ENV, DATASETS, Archive, CorruptArchiveError, FetchError, archive_url
+from har_vib.data.fetch import LOCK, MARKER, UNPACKED
 from har_vib.data.splits import DatasetLayoutError, parse_hmdb51, parse_ucf11, parse_ucf101
-from har_vib.data.unpack import extract_rar, extract_zip, member_path
+from har_vib.data.unpack import check_space, extract_rar, extract_zip, human_size, member_path, member_sizes
 from tests.conftest import ROOT
 from tests.data.archive_fixtures import (
     ArchiveServer,
@@ -36,6 +39,7 @@ import get_data  # noqa: E402
 
 RAR = "UCF101.rar"
 ZIP = "UCF101TrainTestSplits-RecognitionTask.zip"
+DEAD = "http://127.0.0.1:9/"  # the discard port: nothing listens, a connection is refused at once
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +77,11 @@ def run(dataset: str, root: Path, *extra: str, base_url: str | None = None, ds=N
 
 def error_line(capsys) -> str:
     """The one error line on stderr (checked to be one line, with no traceback)."""
-    err = capsys.readouterr().err
+    return error_line_of(capsys.readouterr().err)
+
+
+def error_line_of(err: str) -> str:
+    """The one error line of the stderr text ``err`` (checked to be one line, with no traceback)."""
     lines = [line for line in err.splitlines() if line.startswith("get_data.py: error:")]
     assert len(lines) == 1, err
     assert "Traceback" not in err, err
@@ -285,15 +293,16 @@ def test_an_html_page_instead_of_the_archive_is_refused_before_anything_is_writt
 
 
 def test_an_html_page_saved_as_the_archive_is_deleted_and_said_so(tmp_path, capsys):
-    ds = ucf101_dataset()
+    """With the server out of reach its size cannot be checked: the file is used, and unpacking finds it is not
+    the archive."""
     root = tmp_path / "ucf101"
     saved = root / "archives" / RAR
     saved.parent.mkdir(parents=True)
     saved.write_bytes(b"<html><body>404 Not Found</body></html>")
-    with ArchiveServer(ds.files) as server:
-        assert run("ucf101", root, base_url=server.url, ds=ds) == 1
-        assert not server.state.seen(RAR)  # a file already there is used, not fetched again
-    line = error_line(capsys)
+    assert run("ucf101", root, base_url=DEAD, ds=ucf101_dataset()) == 1
+    err = capsys.readouterr().err
+    assert f"{RAR}: already in {saved.parent}; its size could not be checked" in err
+    line = error_line_of(err)
     assert f"{saved} is not a RAR archive" in line and "deleted it: rerun to download it again" in line
     assert not saved.exists() and not (root / "UCF-101").exists()
 
@@ -477,3 +486,303 @@ def test_the_layout_errors_name_the_download_command(tmp_path):
         assert f"python scripts/get_data.py {name} --root <root>" in str(info.value)
     with pytest.raises(DatasetLayoutError, match="get_data.py ucf11 --root"):
         parse_ucf11(tmp_path / "missing")
+
+
+# --- the root: missing, nested, read-only, left clean -------------------------------------------------------------
+
+
+def test_verify_only_on_a_missing_root_creates_nothing(tmp_path, capsys):
+    root = tmp_path / "x" / "doesnotexist"
+    assert run("ucf101", root, "--verify-only", ds=ucf101_dataset()) == 1
+    line = error_line(capsys)
+    assert f"{root} does not exist" in line and "--verify-only" in line
+    assert not (tmp_path / "x").exists()
+
+
+def _tiny_ucf101_root(root: Path) -> None:
+    ds = ucf101_dataset()
+    with ArchiveServer(ds.files) as server:
+        assert run("ucf101", root, base_url=server.url, ds=ds) == 0
+    (root / MARKER).unlink()
+
+
+@pytest.mark.parametrize("below", ["UCF101", "downloads/UCF101"])
+def test_a_dataset_unpacked_one_or_two_levels_too_deep_is_found_and_named(tmp_path, capsys, below):
+    made = tmp_path / "made"
+    _tiny_ucf101_root(made)
+    root = tmp_path / "ucf101"
+    (root / below).mkdir(parents=True)
+    for name in ("UCF-101", "ucfTrainTestlist"):
+        (made / name).rename(root / below / name)
+    assert run("ucf101", root, "--verify-only", ds=ucf101_dataset()) == 1
+    line = error_line(capsys)
+    assert f"{root / below / 'UCF-101'} and {root / below / 'ucfTrainTestlist'} are below {root}" in line
+    assert f"pass --root {root / below} (or move them into {root})" in line
+    assert run("ucf101", root / below, "--verify-only", ds=ucf101_dataset()) == 0  # the fix it names works
+
+
+def test_a_video_folder_nested_apart_from_the_splits_is_to_be_moved(tmp_path, capsys):
+    root = tmp_path / "ucf101"
+    _tiny_ucf101_root(root)
+    (root / "UCF101").mkdir()
+    (root / "UCF-101").rename(root / "UCF101" / "UCF-101")
+    assert run("ucf101", root, "--verify-only", ds=ucf101_dataset()) == 1
+    line = error_line(capsys)
+    assert f"{root / 'UCF101' / 'UCF-101'} is below {root}, not in it: move it into {root}" in line
+    assert "--root" not in line.split("not in it")[1]  # that parent lacks ucfTrainTestlist: --root would not do
+
+
+def test_ucf11_unpacked_into_a_folder_of_its_own_is_found(tmp_path, capsys):
+    ds = ucf11_dataset()
+    made = tmp_path / "made"
+    with ArchiveServer(ds.files) as server:
+        assert run("ucf11", made, base_url=server.url, ds=ds) == 0
+    root = tmp_path / "ucf11"
+    (root / "UCF11").mkdir(parents=True)
+    (made / "UCF11_updated_mpg").rename(root / "UCF11" / "UCF11_updated_mpg")
+    assert run("ucf11", root, "--verify-only", ds=ds) == 1
+    assert f"pass --root {root / 'UCF11'}" in error_line(capsys)
+
+
+def test_a_read_only_root_names_another_root_as_a_fix(tmp_path, capsys, monkeypatch):
+    root = tmp_path / "ucf101"
+    root.mkdir()
+    real_open = open
+
+    def read_only(path, *args, **kwargs):
+        if Path(path).parent == root:
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(fetch_module, "open", read_only, raising=False)
+    assert run("ucf101", root, base_url=DEAD, ds=ucf101_dataset()) == 1
+    line = error_line(capsys)
+    assert "Read-only file system" in line and "remount it read-write or choose another --root" in line
+
+
+def test_no_archives_folder_under_the_root_when_archive_dir_is_elsewhere(tmp_path, capsys):
+    ds = ucf101_dataset()
+    elsewhere = tmp_path / "elsewhere"
+    with ArchiveServer(ds.files) as server:
+        ok, failed = tmp_path / "ok", tmp_path / "failed"
+        assert run("ucf101", ok, "--archive-dir", str(elsewhere), base_url=server.url, ds=ds) == 0
+        server.state.status[RAR] = 404
+        assert run("ucf101", failed, "--archive-dir", str(tmp_path / "other"), base_url=server.url, ds=ds) == 1
+    assert (elsewhere / RAR).is_file()
+    for root in (ok, failed):
+        assert not (root / "archives").exists(), sorted(p.name for p in root.iterdir())
+    assert sorted(p.name for p in ok.iterdir()) == sorted([MARKER, UNPACKED, "UCF-101", "ucfTrainTestlist"])
+
+
+def test_the_lock_file_is_removed_when_a_run_ends(tmp_path, capsys):
+    ds = ucf101_dataset()
+    with ArchiveServer(ds.files) as server:
+        assert run("ucf101", tmp_path / "ok", base_url=server.url, ds=ds) == 0
+        server.state.status[RAR] = 404
+        assert run("ucf101", tmp_path / "failed", base_url=server.url, ds=ds) == 1
+    assert run("ucf101", tmp_path / "ok", "--verify-only", ds=ds) == 0  # already complete: no lock taken
+    (tmp_path / "ok" / MARKER).unlink()
+    assert run("ucf101", tmp_path / "ok", "--verify-only", ds=ds) == 0
+    for root in (tmp_path / "ok", tmp_path / "failed"):
+        assert not (root / LOCK).exists()
+
+
+def test_a_second_run_is_refused_while_the_first_holds_the_lock(tmp_path, capsys):
+    root = tmp_path / "ucf101"
+    root.mkdir()
+    with fetch_module._lock(root):
+        assert run("ucf101", root, base_url=DEAD, ds=ucf101_dataset()) == 1
+        line = error_line(capsys)
+        assert "another get_data run is working on" in line and LOCK in line
+        assert (root / LOCK).exists()  # the refused run does not remove the lock the first one holds
+    assert not (root / LOCK).exists()
+
+
+def test_a_run_that_opened_the_lock_file_as_the_holder_removed_it_locks_the_new_one(tmp_path, monkeypatch):
+    """The race of removing a lock file: B opens the file, A (holding it) removes it and ends, B locks the removed
+    file. B must notice and lock the file now at that path, else a third run C would lock that one alongside B."""
+    root = tmp_path / "ucf101"
+    root.mkdir()
+    real = fetch_module.fcntl
+    first = contextlib.ExitStack()
+    first.enter_context(fetch_module._lock(root))
+
+    class Racing:  # fcntl whose next flock first lets the holder A end
+        LOCK_EX, LOCK_NB, LOCK_UN = real.LOCK_EX, real.LOCK_NB, real.LOCK_UN
+        before = first.close
+
+        def flock(self, fh, op):
+            if op & real.LOCK_EX and self.before is not None:
+                end, self.before = self.before, None
+                end()
+            return real.flock(fh, op)
+
+    monkeypatch.setattr(fetch_module, "fcntl", Racing())
+    with fetch_module._lock(root):  # B
+        assert (root / LOCK).exists()
+        with pytest.raises(FetchError, match="another get_data run"), fetch_module._lock(root):  # C
+            pass
+    assert not (root / LOCK).exists()
+
+
+# --- free space before unpacking ----------------------------------------------------------------------------------
+
+
+def test_too_little_free_space_refuses_to_unpack_before_writing_anything(tmp_path, capsys, monkeypatch):
+    ds = ucf101_dataset()
+    root = tmp_path / "ucf101"
+    archives = tmp_path / "archives"
+    real_usage = shutil.disk_usage
+
+    def small_root(path):
+        usage = real_usage(path)
+        return usage._replace(free=5_000_000) if Path(path) == root else usage
+
+    monkeypatch.setattr(shutil, "disk_usage", small_root)
+    with ArchiveServer(ds.files) as server:
+        assert run("ucf101", root, "--archive-dir", str(archives), base_url=server.url, ds=ds) == 1
+        line = error_line(capsys)
+        total = sum(len(v) for v in ds.videos.values())
+        assert f"cannot unpack {archives / RAR} into {root}: its 12 files take {human_size(total)}" in line
+        assert f"{root} has 5 MB free; free " in line and "more on that disk or choose another --root" in line
+        assert f"{archives / RAR} is kept" in line
+        assert sorted(p.name for p in root.iterdir()) == []  # not a folder, not a temp, not the lock
+        assert (archives / RAR).read_bytes() == ds.files[RAR]
+        monkeypatch.setattr(shutil, "disk_usage", real_usage)
+        assert run("ucf101", root, "--archive-dir", str(archives), base_url=server.url, ds=ds) == 0
+        assert len(server.state.seen(RAR)) == 1  # unpacked from the kept archive
+    assert_videos(root / "UCF-101", ds)
+
+
+def test_the_space_needed_is_every_member_plus_a_margin(tmp_path, monkeypatch):
+    """From the listings (no member decompressed); a nested archive (HMDB51) also needs its largest inner archive's
+    videos beside all the inner archives; an archive that cannot be listed is left to unpacking to report."""
+    ds, hm = ucf101_dataset(), hmdb51_dataset()
+    for name, data in {**ds.files, **hm.files}.items():
+        (tmp_path / name).write_bytes(data)
+    rar, nested = DATASETS["ucf101"].archives[0], DATASETS["hmdb51"].archives[0]
+    assert sum(member_sizes(tmp_path / RAR, "rar")) == sum(len(v) for v in ds.videos.values())
+    assert len(member_sizes(tmp_path / ZIP, "zip")) == 7
+    inner = member_sizes(tmp_path / nested.name, "rar")
+    (tmp_path / "outer").mkdir()
+    extract_rar(tmp_path / nested.name, tmp_path / "outer")
+    assert sorted(inner) == sorted(p.stat().st_size for p in (tmp_path / "outer").glob("*.rar"))
+    free, real_usage = 0, shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: real_usage(path)._replace(free=free))
+    for archive, total in ((rar, sum(len(v) for v in ds.videos.values())), (nested, sum(inner) + max(inner))):
+        needed = total + int(total * unpack_module.UNPACK_MARGIN_FRACTION) + unpack_module.UNPACK_MARGIN_BYTES
+        free = needed
+        check_space(archive, tmp_path / archive.name, tmp_path / "root")  # exactly enough
+        free = needed - 1
+        with pytest.raises(FetchError, match=f"take {human_size(total)}, {human_size(needed)} with a margin"):
+            check_space(archive, tmp_path / archive.name, tmp_path / "root")
+    (tmp_path / "page.rar").write_bytes(b"<html></html>")
+    assert member_sizes(tmp_path / "page.rar", "rar") is None
+    check_space(rar, tmp_path / "page.rar", tmp_path / "root")
+
+
+# --- an archive placed by hand --------------------------------------------------------------------------------------
+
+
+def _place(root: Path, files: dict[str, bytes]) -> Path:
+    folder = root / "archives"
+    folder.mkdir(parents=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def test_an_archive_placed_by_hand_with_the_servers_size_is_used_as_it_is(tmp_path, capsys):
+    ds = ucf101_dataset()
+    root = tmp_path / "ucf101"
+    _place(root, ds.files)
+    with ArchiveServer(ds.files) as server:
+        assert run("ucf101", root, base_url=server.url, ds=ds) == 0
+        assert sorted(server.state.heads) == sorted(["/" + RAR, "/" + ZIP]) and not server.state.requests
+    assert f"{RAR}: already downloaded" in capsys.readouterr().err
+
+
+def test_a_short_archive_placed_by_hand_is_resumed(tmp_path, capsys):
+    ds = ucf101_dataset()
+    root = tmp_path / "ucf101"
+    half = len(ds.files[RAR]) // 2
+    folder = _place(root, {RAR: ds.files[RAR][:half], ZIP: ds.files[ZIP]})
+    with ArchiveServer(ds.files) as server:
+        assert run("ucf101", root, base_url=server.url, ds=ds) == 0
+        assert [r.range for r in server.state.seen(RAR)] == [f"bytes={half}-"]
+        assert not server.state.seen(ZIP)
+    err = capsys.readouterr().err
+    assert f"{folder / RAR} holds {half:,} bytes, but {server.url}{RAR} has {len(ds.files[RAR]):,}: resuming" in err
+    assert (folder / RAR).read_bytes() == ds.files[RAR]
+    assert_videos(root / "UCF-101", ds)
+
+
+def test_an_archive_placed_by_hand_that_cannot_be_the_file_is_downloaded_again(tmp_path, capsys):
+    """Longer than the server's file, or shorter but not starting as a RAR archive (an HTML page saved under the
+    archive's name): no prefix of the file, so it is fetched whole."""
+    ds = ucf101_dataset()
+    for placed in (ds.files[RAR] + b"junk", b"<html><body>404 Not Found</body></html>"):
+        root = tmp_path / str(len(placed))
+        folder = _place(root, {RAR: placed, ZIP: ds.files[ZIP]})
+        with ArchiveServer(ds.files) as server:
+            assert run("ucf101", root, base_url=server.url, ds=ds) == 0
+            assert [r.range for r in server.state.seen(RAR)] == [None]
+        err = capsys.readouterr().err
+        assert f"{folder / RAR} holds {len(placed):,} bytes, but {server.url}{RAR} has {len(ds.files[RAR]):,}" in err
+        assert f"downloading the file again (it replaces {RAR} once complete)" in err
+        assert (folder / RAR).read_bytes() == ds.files[RAR]
+
+
+def test_a_server_without_head_is_asked_for_one_byte_to_learn_the_size(tmp_path, capsys):
+    ds = ucf101_dataset()
+    root = tmp_path / "ucf101"
+    half = len(ds.files[RAR]) // 2
+    _place(root, {RAR: ds.files[RAR][:half], ZIP: ds.files[ZIP]})
+    with ArchiveServer(ds.files) as server:
+        server.state.head_status = 405
+        assert run("ucf101", root, base_url=server.url, ds=ds) == 0
+        assert [r.range for r in server.state.seen(RAR)] == ["bytes=0-0", f"bytes={half}-"]
+        assert [r.range for r in server.state.seen(ZIP)] == ["bytes=0-0"]
+    assert (root / "archives" / RAR).read_bytes() == ds.files[RAR]
+
+
+def test_an_archive_placed_by_hand_is_used_with_a_note_when_the_server_is_out_of_reach(tmp_path, capsys):
+    ds = ucf101_dataset()
+    root = tmp_path / "ucf101"
+    folder = _place(root, ds.files)
+    assert run("ucf101", root, base_url=DEAD, ds=ds) == 0
+    err = capsys.readouterr().err
+    for name in (RAR, ZIP):
+        note = [line for line in err.splitlines() if line.startswith(f"{name}: already in {folder}")]
+        assert len(note) == 1 and "its size could not be checked" in note[0] and "CRC" in note[0], err
+        assert f"{DEAD}{name} did not answer" in note[0]
+    assert_videos(root / "UCF-101", ds)
+
+
+def test_an_archive_placed_by_hand_stays_when_its_new_download_fails(tmp_path, capsys):
+    ds = ucf101_dataset()
+    root = tmp_path / "ucf101"
+    longer = ds.files[RAR] + b"junk"
+    folder = _place(root, {RAR: longer, ZIP: ds.files[ZIP]})
+    with ArchiveServer(ds.files) as server:
+        server.state.cut_after[RAR] = 100
+        assert run("ucf101", root, "--retries", "0", base_url=server.url, ds=ds) == 1
+        assert "rerun to resume" in error_line(capsys)
+        assert (folder / RAR).read_bytes() == longer  # replaced only by a complete download
+        assert run("ucf101", root, base_url=server.url, ds=ds) == 0
+        assert server.state.seen(RAR)[-1].range == "bytes=100-"
+    assert (folder / RAR).read_bytes() == ds.files[RAR]
+
+
+def test_a_server_answering_with_a_page_does_not_judge_an_archive_placed_by_hand(tmp_path, capsys):
+    """A size announced for an HTML page (a login or error page served with 200) is not the archive's: the file
+    there is used, with the note."""
+    ds = ucf101_dataset()
+    root = tmp_path / "ucf101"
+    folder = _place(root, ds.files)
+    with ArchiveServer({**ds.files, RAR: b"<html><body>Please log in</body></html>"}) as server:
+        assert run("ucf101", root, base_url=server.url, ds=ds) == 0
+    err = capsys.readouterr().err
+    assert f"{RAR}: already in {folder}; its size could not be checked" in err and "text/html" in err
+    assert (folder / RAR).read_bytes() == ds.files[RAR]
+    assert_videos(root / "UCF-101", ds)
