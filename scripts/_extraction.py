@@ -1,5 +1,6 @@
 """What the extraction scripts share: ``--shard K --num-shards N`` (rewritten into Hydra overrides), the shard of
-this process, and one-line errors (a config error exits 2, a failed write or read of a file exits 1)."""
+this process, and one-line errors (a config error exits 2, a failed write or read of a file exits 1, Ctrl-C exits
+130)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,13 @@ def setting_for(path: Any, cfg: Any) -> str | None:
         return key
     inside = key_holding(str(Path(str(folders[key])) / "x"), {"paths.data_dir": data_dir})
     return f"paths.data_dir (or {key})" if inside else key
+
+
+def interrupted() -> NoReturn:
+    """Ctrl-C: one line instead of a traceback, exit 130 (the shell's code for SIGINT). Every finished video is
+    already on disk (each entry is written atomically), so the same command resumes."""
+    print("interrupted: every finished video is kept; run the same command again to resume", file=sys.stderr)
+    sys.exit(130)
 
 
 def fail(err: BaseException, cfg: Any = None) -> NoReturn:

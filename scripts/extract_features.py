@@ -37,6 +37,8 @@ def main(cfg: DictConfig) -> None:
         reports = datamodule.extract_features(shard=shard)
     except (ConfigError, OSError) as err:
         _extraction.fail(err, cfg)
+    except KeyboardInterrupt:
+        _extraction.interrupted()
     prefix = f"{shard}: " if shard.sharded else ""
     if "optical_flow" in reports:
         flow = reports.pop("optical_flow")

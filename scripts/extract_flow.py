@@ -32,6 +32,8 @@ def main(cfg: DictConfig) -> None:
         counts = datamodule.extract_flow(shard=shard)
     except (ConfigError, OSError) as err:
         _extraction.fail(err, cfg)
+    except KeyboardInterrupt:
+        _extraction.interrupted()
     prefix = f"{shard}: " if shard.sharded else ""
     print(f"{prefix}{counts['extracted']} extracted, {counts['skipped']} skipped ({counts['done_before']} done before)")
 

@@ -174,6 +174,13 @@ class VideoDataModule(VideoSourcesMixin, VideoExtractionMixin, CompressedEncoder
                 f"({len(self.skipped)} skipped; see skipped_videos.json)"
             )
         fit, val = carve_validation(train, hp.val_fraction, hp.seed)
+        if hp.val_fraction > 0 and not val:  # early stopping and the best checkpoint watch val/acc: say why it is empty
+            raise ConfigError(
+                f"{self.video_dir}: dataset.val_fraction={hp.val_fraction} holds out no validation video: validation "
+                f"takes whole groups (UCF) or videos (HMDB51), and no class has 2 of them among its usable training "
+                f"videos ({len(train)} usable, {len(self.skipped)} skipped: see the warnings above). Add videos, repair "
+                "the skipped ones, or check dataset.split"
+            )
         if not self.end_to_end:
             if hp.fusion == "mean" and len({s.dim for s in ordered}) > 1:
                 raise ConfigError(

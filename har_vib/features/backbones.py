@@ -220,6 +220,24 @@ def _failure_reason(err: BaseException) -> str:
     return f"{type(deepest).__name__}: {text[:200]}" if text else type(deepest).__name__
 
 
+# a Hub that does not answer within this many seconds (connect, then first byte) is reported at once: huggingface_hub's
+# own retries take minutes (5 tries with backoff, each waiting out its timeout: 7 minutes on a firewall that drops)
+HUB_PROBE_TIMEOUT = (5.0, 15.0)
+
+
+def hub_unreachable(url: str) -> str | None:
+    """Why the Hub serving ``url`` cannot be reached (no route, refused, no answer within
+    :data:`HUB_PROBE_TIMEOUT`), or None when it answers at all (any HTTP status: errors such as a missing file are
+    left to huggingface_hub, which names them). One HEAD request, no retries, proxies from the environment."""
+    import requests
+
+    try:
+        requests.head(url, timeout=HUB_PROBE_TIMEOUT, allow_redirects=False).close()
+    except requests.exceptions.RequestException as err:
+        return _failure_reason(err)
+    return None
+
+
 def download_weights(spec: BackboneSpec, hub: HubWeights) -> Path:
     """Fetch ``spec``'s weights from the Hugging Face Hub into its cache, as ``timm.create_model(...,
     pretrained=True)`` does (timm's hub helper: ``hf_hub_download`` with timm's user agent, the first of
@@ -235,7 +253,10 @@ def download_weights(spec: BackboneSpec, hub: HubWeights) -> Path:
     hub_id = f"{hub.repo_id}@{hub.revision}" if hub.revision else hub.repo_id
     endpoint, cache = _hub_places()
     tried = []
-    for filename in hub.filenames:
+    unreachable = hub_unreachable(hub.url(hub.filenames[0]))
+    if unreachable is not None:
+        tried, others, reason = [hub.filenames[0]], "", f"no answer ({unreachable})"
+    for filename in hub.filenames if unreachable is None else ():
         tried.append(filename)
         log.info("backbone %s: downloading %s into %s", spec.model_name, hub.url(filename), cache)
         try:

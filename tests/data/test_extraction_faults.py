@@ -209,3 +209,88 @@ def test_scripts_refuse_a_bad_shard_in_one_line(tmp_path, argv):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]  # no task folder (.hydra/, log) left
+
+
+def test_the_encoders_weights_are_fetched_before_the_flow(tmp_path: Path, video_roots, monkeypatch):
+    """TV-L1 of a whole dataset takes hours on a CPU node: a download that fails must say so before it starts."""
+    from har_vib.datamodules.video_datamodule import VideoDataModule
+    from har_vib.errors import ConfigError
+    from har_vib.features import backbones
+
+    def unreachable(spec, hub):
+        raise ConfigError(f"backbone {spec.model_name!r}: downloading its pretrained weights failed: no answer")
+
+    flow_started = []
+    monkeypatch.setattr(backbones, "_hf_cached_file", lambda hub: None)  # nothing cached
+    monkeypatch.setattr(backbones, "downloads_off", lambda spec: [])  # downloading on (the suite runs offline)
+    monkeypatch.setattr(backbones, "download_weights", unreachable)
+    monkeypatch.setattr(VideoDataModule, "extract_flow", lambda self, *a, **k: flow_started.append(1) or {})
+    dm = VideoDataModule(
+        name="ucf101",
+        root=str(video_roots["ucf101"]),
+        streams=("rgb", "flow"),
+        frames=4,
+        backbone={"name": "mobilenetv3_small", "model_name": "mobilenetv3_small_050.lamb_in1k", "pretrained": True},
+        features={"cache_dir": str(tmp_path / "features"), "frames": 4},
+        flow={"cache_dir": str(tmp_path / "flow")},
+    )
+    with pytest.raises(ConfigError, match="downloading its pretrained weights failed"):
+        dm.extract_features(progress=False)
+    assert not flow_started
+
+
+def test_no_validation_video_left_is_one_clear_error(tmp_path: Path):
+    """Validation takes whole groups: when the skipped videos leave every class one usable training group, the run
+    used to crash inside Lightning ("Early stopping conditioned on metric val/acc which is not available")."""
+    from har_vib.data.splits import parse_ucf101
+    from har_vib.datamodules.video_datamodule import VideoDataModule
+    from har_vib.errors import ConfigError
+
+    root = generate(SyntheticSpec(layout="ucf101", **TINY_VIDEOS), tmp_path / "ucf101", progress=False)
+    split = parse_ucf101(root / "UCF-101", root / "ucfTrainTestlist", 1)
+    first_group = {r.label: r.group for r in sorted(split.train, key=lambda r: r.group)}
+    for r in split.train:
+        if r.group != first_group[r.label]:
+            (root / "UCF-101" / r.path).write_bytes(b"")  # unreadable: skipped
+    dm = VideoDataModule(name="ucf101", root=str(root), frames=4, frame_size=(24, 32))
+    with pytest.raises(ConfigError, match=r"dataset.val_fraction=0.1 holds out no validation video"):
+        dm.setup("fit")
+
+
+def test_ctrl_c_is_one_line_and_the_rerun_resumes(tmp_path: Path):
+    """SIGINT mid-extraction (Ctrl-C) printed a 40-line KeyboardInterrupt traceback; it is one line and exit 130."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    # full-quality TV-L1 (not VIDEO_TINY's fast settings): long enough to be interrupted in the middle
+    argv = [*SYNTHETIC_TINY, "flow.workers=1", f"paths.data_dir={tmp_path / 'data'}", "hydra/job_logging=none"]
+    argv += [f"paths.log_dir={tmp_path / 'out'}", "hydra/hydra_logging=none", "hydra.output_subdir=null"]
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "extract_flow.py"), *argv],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "WANDB_MODE": "disabled"},
+    )
+    err = bytearray()
+    try:
+        deadline = time.monotonic() + 240
+        while b"TV-L1 flow" not in err and time.monotonic() < deadline and proc.poll() is None:
+            chunk = proc.stderr.read1(4096)
+            if not chunk:
+                break
+            err.extend(chunk)
+        assert b"TV-L1 flow" in err, err.decode(errors="replace")[-3000:]
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, rest = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+    text = (err + rest).decode(errors="replace")
+    assert proc.returncode == 130, text[-3000:]
+    assert "Traceback" not in text
+    assert text.strip().splitlines()[-1].startswith("interrupted: every finished video is kept")

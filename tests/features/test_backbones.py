@@ -181,3 +181,31 @@ def test_paper_backbones_preprocessing_from_timm(name, crop, resize, dim):
 def test_unknown_model_name():
     with pytest.raises(ConfigError, match="not a timm model"):
         create_backbone(BackboneSpec(name="x", model_name="no_such_net", pretrained=False))
+
+
+def test_a_hub_that_never_answers_is_reported_at_once_without_huggingface_hubs_retries(monkeypatch):
+    """A firewall that drops packets (here: a socket that accepts and never answers) took huggingface_hub 7 minutes
+    of retries to report; one probe with a short timeout now answers, and no download is attempted."""
+    import socket
+
+    import timm.models._hub
+
+    from har_vib.features import backbones
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/timm/m/resolve/main/model.safetensors"
+        monkeypatch.setattr(backbones, "HUB_PROBE_TIMEOUT", (2.0, 0.5))
+        reason = backbones.hub_unreachable(url)
+    assert reason is not None and "timed out" in reason.lower(), reason
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("downloaded from a Hub that does not answer")
+
+    monkeypatch.setattr(timm.models._hub, "download_from_hf", no_download)
+    monkeypatch.setattr(backbones, "hub_unreachable", lambda u: f"ReadTimeout: {u} read timed out")
+    hub = backbones.HubWeights("timm/m", None, ("model.safetensors", "pytorch_model.bin"))
+    spec = backbones.BackboneSpec(name="m", model_name="mobilenetv3_small_050.lamb_in1k")
+    with pytest.raises(ConfigError, match=r"model\.safetensors: no answer \(ReadTimeout: .*HF_ENDPOINT"):
+        backbones.download_weights(spec, hub)

@@ -180,7 +180,8 @@ def test_refusals_failures_and_a_weights_file_against_a_reachable_hub(tmp_path: 
         no_file["error"], "resnet18.a1_in1k", f"{hub.endpoint}/timm/resnet18.a1_in1k/resolve/main/pytorch_model.bin"
     )
     assert "(tried model.safetensors, pytorch_model.bin): HTTP 404 EntryNotFound" in no_file["error"]
-    assert [m for m, _ in _weight_requests(hub, "timm/resnet18.a1_in1k")] == ["HEAD", "HEAD"]
+    # the reachability probe of the first file, then huggingface_hub's HEAD of each file: no GET of a missing file
+    assert [m for m, _ in _weight_requests(hub, "timm/resnet18.a1_in1k")] == ["HEAD", "HEAD", "HEAD"]
 
     url = f"{hub.endpoint}/timm/mobilenetv3_small_075.lamb_in1k/resolve/main/model.safetensors"
     _assert_failed_download(no_repo["error"], "mobilenetv3_small_075.lamb_in1k", url)
@@ -192,7 +193,8 @@ def test_refusals_failures_and_a_weights_file_against_a_reachable_hub(tmp_path: 
 
 
 def test_an_unreachable_hub_is_one_clear_error(tmp_path: Path):
-    """Nothing listens on the endpoint: after huggingface_hub's retries, one line naming the URL and the fixes."""
+    """Nothing listens on the endpoint: one line naming the URL and the fixes, from the reachability probe (no
+    rounds of huggingface_hub's retries)."""
     with socket.socket() as sock:  # a port that was free a moment ago: connections to it are refused
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -200,5 +202,5 @@ def test_an_unreachable_hub_is_one_clear_error(tmp_path: Path):
     (result,) = _run([{"spec": _spec()}], endpoint, tmp_path / "hf_home", instant=True)
     url = f"{endpoint}/{REPO}/resolve/main/model.safetensors"
     _assert_failed_download(result["error"], MODEL, url)
-    assert f"{url}: ConnectionRefusedError: " in result["error"] and "Connection refused" in result["error"]
+    assert f"{url}: no answer (ConnectionRefusedError: " in result["error"] and "Connection refused" in result["error"]
     assert not (tmp_path / "hf_home" / "hub" / f"models--timm--{MODEL}" / "snapshots").exists()
