@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install data demo demo-video bench-extract bench bench-flow bench-clip tables compare compare-sequences compare-encoders test docs docs-serve lint format sweep sync-wandb clean
+.PHONY: install data demo demo-video bench-extract bench bench-flow bench-clip tables compare compare-sequences compare-encoders test docs docs-serve lint format sweep sync-wandb rehearse clean
 
 install: $(STAMP)
 
@@ -114,6 +114,14 @@ format: install
 sweep: install
 	$(BIN)/python train.py -m hparams_search=beta_sweep logger=csv hydra.sweep.dir=outputs/multiruns/beta_sweep
 	$(BIN)/python scripts/sweep_report.py outputs/multiruns/beta_sweep
+
+# the UCF101-size rehearsal: every stage (generation, TV-L1, rgb and flow features, training, pruning, testing) on
+# generated clips of UCF101's official shape at SCALE of its 13,320 videos, each stage a subprocess with a timeout;
+# time, memory of the process tree and disk per stage, growth between scales (SCALE="0.01 0.1"), per-video fixed
+# costs: outputs/rehearse/rehearsal.md
+SCALE ?= 0.1
+rehearse: install
+	$(BIN)/python scripts/rehearse_scale.py --scale $(SCALE) $(REHEARSE_ARGS)
 
 # upload offline W&B runs that have not been synced yet
 sync-wandb: install

@@ -193,7 +193,7 @@ def remove_own_temps(root: Path, mine: Callable[[Path], bool] | None = None) -> 
 
     if not root.is_dir():
         return 0
-    removed: list[Path] = []
+    removed: set[Path] = set()  # a set: looked up for every parent of every temp (a list made this quadratic)
     for p in sorted(root.rglob(f"{TMP_PREFIX}*"), key=lambda q: len(q.parts)):
         if any(parent in removed for parent in p.parents):
             continue  # inside a temp folder already removed
@@ -203,7 +203,7 @@ def remove_own_temps(root: Path, mine: Callable[[Path], bool] | None = None) -> 
             shutil.rmtree(p, ignore_errors=True)
         else:
             p.unlink(missing_ok=True)
-        removed.append(p)
+        removed.add(p)
     return len(removed)
 
 

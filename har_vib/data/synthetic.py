@@ -10,16 +10,22 @@ stripe pattern), which a frame encoder without pretrained weights can pick up.
 ``cv2.VideoWriter`` reports no write error: on a full disk it leaves an empty or truncated file. Every clip is
 therefore decoded back before it is renamed into place (and every clip found on disk when generation resumes), and
 a clip that does not hold its frames is an ``OSError`` naming it, with the errno the disk gives a plain write.
+
+Besides a grid of ``num_classes`` x ``groups`` x ``clips_per_group`` clips, a spec can take the official shape of
+UCF101 (``shape="ucf101"``, :meth:`SyntheticSpec.official`): 101 classes, 25 groups per class, 4 to 7 clips per group,
+13,320 clips in all, with the official splits' test groups. ``scale`` < 1 keeps every class and group structure and
+thins the clips (:func:`plan_clips`); what a spec writes is known without rendering anything.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import cv2
@@ -66,9 +72,23 @@ UCF11_CLASSES = (
 )
 
 
+# a class is a (motion, direction) at one tempo: the first 22 classes move at tempo 1, the next 22 at 1.6, ... (the
+# speeds of neighbouring tempos overlap a little); the tempo's word ends the class name
+TEMPOS = ((1.0, ""), (1.6, "fast"), (0.6, "slow"), (2.4, "faster"), (0.4, "slower"))
+
+# UCF101's official shape (Soomro, Zamir, Shah, UCF101: A Dataset of 101 Human Actions Classes From Videos in The
+# Wild, arXiv:1212.0402): 101 classes x 25 groups, 4 to 7 clips per group, 13,320 clips; split k tests groups
+# 7(k-1)+1 .. 7k (:func:`ucf101_test_groups`)
+SHAPES = ("ucf101",)
+UCF101_CLASSES, UCF101_GROUPS, UCF101_VIDEOS = 101, 25, 13_320
+UCF101_MIN_CLIPS, UCF101_MAX_CLIPS = 4, 7
+_SHAPE_SEED = (13_320, 101, 25)  # the per-group clip counts are one fixed draw, whatever the spec's seed
+
+
 @dataclass(frozen=True)
 class SyntheticSpec:
-    """What to generate: ``num_classes`` classes x ``groups`` groups x ``clips_per_group`` clips."""
+    """What to generate: ``num_classes`` classes x ``groups`` groups x ``clips_per_group`` clips, or with
+    ``shape="ucf101"`` UCF101's official shape at ``scale`` of its 13,320 clips (:meth:`official`)."""
 
     layout: str = "ucf101"
     num_classes: int = 6
@@ -81,6 +101,37 @@ class SyntheticSpec:
     fps: float = 25.0
     seed: int = 0
     scene_bias: float = 0.0  # 0: the class is only in the motion; up to 1: backgrounds also hint at the class
+    shape: str | None = None  # None: the grid above; "ucf101": UCF101's classes, groups and 4-7 clips per group
+    scale: float = 1.0  # with a shape: the fraction of its clips written (every class kept, clips thinned)
+
+    def __post_init__(self) -> None:
+        if self.shape is None:
+            if self.scale != 1.0:
+                raise ValueError(f"scale={self.scale} needs shape='ucf101' (a grid spec is sized by its counts)")
+            return
+        if self.shape not in SHAPES:
+            raise ValueError(f"shape={self.shape!r}: the shapes are {SHAPES} (or None for a grid)")
+        wanted = (UCF101_CLASSES, UCF101_GROUPS, UCF101_MAX_CLIPS)
+        if self.layout != "ucf101" or (self.num_classes, self.groups, self.clips_per_group) != wanted:
+            raise ValueError(
+                f"shape='ucf101' is the UCF101 layout with num_classes={wanted[0]}, groups={wanted[1]} and at most "
+                f"clips_per_group={wanted[2]}; got layout={self.layout!r}, {self.num_classes}, {self.groups}, "
+                f"{self.clips_per_group} (SyntheticSpec.official() fills them in)"
+            )
+        if not (0.0 < self.scale <= 1.0 and round(self.scale * UCF101_VIDEOS) >= UCF101_CLASSES):
+            raise ValueError(
+                f"scale={self.scale}: must lie in [{UCF101_CLASSES / UCF101_VIDEOS:.4f}, 1] (at least one clip per "
+                f"class, at most the {UCF101_VIDEOS:,} clips of the full dataset)"
+            )
+
+    @classmethod
+    def official(cls, shape: str = "ucf101", scale: float = 1.0, **settings: object) -> SyntheticSpec:
+        """The spec of a dataset with ``shape``'s official classes, groups and clips per group, ``scale`` of its
+        clips, and ``settings`` (size, frames, fps, seed, scene bias) for the rendering."""
+        if shape not in SHAPES:
+            raise ValueError(f"shape={shape!r}: the shapes are {SHAPES}")
+        grid = dict(layout="ucf101", num_classes=UCF101_CLASSES, groups=UCF101_GROUPS, clips_per_group=UCF101_MAX_CLIPS)
+        return cls(**grid, **settings, shape=shape, scale=float(scale))
 
 
 def class_motions(num_classes: int) -> list[tuple[str, int]]:
@@ -89,6 +140,16 @@ def class_motions(num_classes: int) -> list[tuple[str, int]]:
     if not 1 <= num_classes <= len(pairs):
         raise ValueError(f"num_classes must be in 1..{len(pairs)}, got {num_classes}")
     return pairs[:num_classes]
+
+
+def class_patterns(num_classes: int) -> list[tuple[str, int, float]]:
+    """The (motion, direction, tempo) of each class: the :func:`class_motions` at tempo 1 first, then the same
+    motions at each further tempo of :data:`TEMPOS` (up to 110 classes; the first 22 are :func:`class_motions`)."""
+    pairs = class_motions(2 * len(MOTIONS))
+    limit = len(pairs) * len(TEMPOS)
+    if not 1 <= num_classes <= limit:
+        raise ValueError(f"num_classes must be in 1..{limit}, got {num_classes}")
+    return [(*pairs[i % len(pairs)], TEMPOS[i // len(pairs)][0]) for i in range(num_classes)]
 
 
 def _texture(
@@ -156,8 +217,10 @@ def _trajectory(
     size: float,
     angle0: float,
     rng: np.random.Generator,
+    tempo: float = 1.0,
 ) -> tuple[list[tuple[float, float]], float, float]:
-    """Centres, size and angle of the shape(s) at frame ``t`` (``w``: the clip's angular progress)."""
+    """Centres, size and angle of the shape(s) at frame ``t`` (``w``: the clip's angular progress; ``tempo``: the
+    class's tempo, already in ``speed``, and the jitter of ``shake``, which has no speed)."""
     short = min(width, height)
     centers, s, ang = [(cx, cy)], size, angle0
     # translations start on the side they move away from, so the shape stays in view for ~40 frames
@@ -183,7 +246,7 @@ def _trajectory(
         a, r = 0.9 * np.sin(w) * d, 0.55 * height
         centers = [(width / 2 + r * np.sin(a), 0.1 * height + r * np.cos(a))]
     elif motion == "shake":
-        jitter = rng.normal(0, 0.03 * short, 2)
+        jitter = rng.normal(0, 0.03 * short * tempo, 2)
         centers = [(cx + jitter[0] * (1 + (d < 0)), cy + jitter[1] * (1 + (d > 0)))]
     elif motion == "jump":
         hop = (w % np.pi) / np.pi
@@ -202,14 +265,16 @@ def render_clip(
     num_frames: int,
     background: np.ndarray,
     actor: tuple[int, tuple[int, int, int]],
+    tempo: float = 1.0,
 ) -> np.ndarray:
     """One clip as BGR uint8 (T, H, W, 3).
 
     The camera pans smoothly (sub-pixel) over ``background`` at a per-clip velocity of up to half a pixel per
-    frame; only the ``spin`` classes rotate the shape, so rotation is a class cue and not a nuisance.
+    frame; only the ``spin`` classes rotate the shape, so rotation is a class cue and not a nuisance. ``tempo``
+    multiplies the clip's speed (classes past the 22nd differ from earlier ones by it).
     """
     kind, color = actor
-    speed = rng.uniform(0.7, 1.4)
+    speed = rng.uniform(0.7, 1.4) * tempo
     size = rng.uniform(0.18, 0.28) * min(width, height)
     cx, cy = rng.uniform(0.35, 0.65) * width, rng.uniform(0.35, 0.65) * height
     phase = rng.uniform(0, 2 * np.pi)
@@ -223,7 +288,7 @@ def render_clip(
         ox = np.clip(start[0] + pan[0] * t, 0, big_w - width)
         oy = np.clip(start[1] + pan[1] * t, 0, big_h - height)
         frame = _pan_crop(background, ox, oy, width, height)
-        centers, s, ang = _trajectory(motion, direction, t, w, speed, width, height, cx, cy, size, angle0, rng)
+        centers, s, ang = _trajectory(motion, direction, t, w, speed, width, height, cx, cy, size, angle0, rng, tempo)
         for c in centers:
             _draw_shape(frame, kind, c, s, color, ang)
         frames[t] = frame
@@ -313,12 +378,13 @@ def _disk_error(path: str, limit: int = 1 << 20) -> OSError | None:
 
 
 def _class_names(layout: str, num_classes: int) -> list[str]:
-    motions = class_motions(num_classes)
+    patterns = class_patterns(num_classes)
     if layout == "ucf11":
         if num_classes > len(UCF11_CLASSES):
             raise ValueError(f"the UCF11 layout has at most {len(UCF11_CLASSES)} classes")
         return [UCF11_CLASSES[i][0] for i in range(num_classes)]
-    words = [f"{m}_{'fwd' if d > 0 else 'rev'}" for m, d in motions]
+    tempo_word = dict(TEMPOS)
+    words = [f"{m}_{'fwd' if d > 0 else 'rev'}" + (f"_{tempo_word[t]}" if t != 1.0 else "") for m, d, t in patterns]
     if layout == "hmdb51":
         return words
     return ["".join(part.capitalize() for part in w.split("_")) for w in words]
@@ -343,6 +409,108 @@ def ucf101_test_groups(groups: int, split: int) -> set[int]:
     block = max(1, round(groups * 7 / 25))
     start = (split - 1) * block
     return {1 + (start + i) % groups for i in range(block)}
+
+
+@functools.lru_cache(maxsize=1)
+def ucf101_group_clips() -> np.ndarray:
+    """Clips per (class, group) of the full UCF101 shape, (101, 25) ints in 4..7 summing to exactly 13,320.
+
+    One fixed seeded draw (the same for every spec): counts drawn uniformly in 4..7, then single clips taken from
+    (or given to) groups in a seeded order until the total is 13,320. Read-only."""
+    rng = np.random.default_rng(_SHAPE_SEED)
+    counts = rng.integers(UCF101_MIN_CLIPS, UCF101_MAX_CLIPS + 1, size=UCF101_CLASSES * UCF101_GROUPS)
+    order = rng.permutation(counts.size)
+    excess, i = int(counts.sum()) - UCF101_VIDEOS, 0
+    while excess:
+        j = order[i % counts.size]
+        if excess > 0 and counts[j] > UCF101_MIN_CLIPS:
+            counts[j], excess = counts[j] - 1, excess - 1
+        elif excess < 0 and counts[j] < UCF101_MAX_CLIPS:
+            counts[j], excess = counts[j] + 1, excess + 1
+        i += 1
+    counts = counts.reshape(UCF101_CLASSES, UCF101_GROUPS)
+    counts.flags.writeable = False
+    return counts
+
+
+def _apportion(weights: np.ndarray, total: int) -> np.ndarray:
+    """``total`` split in proportion to ``weights`` (largest remainder, ties to the lower index), at least 1 each."""
+    quota = weights * (total / weights.sum())
+    out = np.maximum(np.floor(quota).astype(np.int64), 1)
+    rest = quota - np.floor(quota)
+    while out.sum() != total:
+        if out.sum() < total:
+            order = np.argsort(-rest, kind="stable")
+            step = 1
+        else:
+            order = [i for i in np.argsort(rest, kind="stable") if out[i] > 1]
+            step = -1
+        for i in order[: abs(total - int(out.sum()))]:
+            out[i] += step
+    return out
+
+
+def _spread_groups(groups: int, offset: float) -> list[int]:
+    """The groups 1..``groups`` in an order whose every prefix is spread evenly over them (the golden-ratio
+    sequence ``offset + j * 0.618...`` mod 1, binned): thinned classes keep clips in every split's test block."""
+    order: list[int] = []
+    j = 0
+    while len(order) < groups:
+        g = 1 + int(((offset + j * 0.6180339887498949) % 1.0) * groups)
+        if g not in order:
+            order.append(g)
+        j += 1
+    return order
+
+
+def ucf101_shape_clips(scale: float = 1.0) -> list[tuple[int, int, int]]:
+    """``(class index, group, clip)`` of the UCF101 shape at ``scale``, sorted: all 13,320 at scale 1; below it,
+    ``round(scale * 13,320)`` of them apportioned to the classes in proportion to their full size (every class keeps
+    at least one), each class taking clip 1 of its groups in an evenly spread order, then clip 2, and so on. The
+    clips of a smaller scale are clips of the full size (same names, same frames), clip numbers in a group run 1..n,
+    and each split's test groups keep about 7/25 of the clips."""
+    counts = ucf101_group_clips()
+    total = round(scale * UCF101_VIDEOS)
+    per_class = counts.sum(1) if total == UCF101_VIDEOS else _apportion(counts.sum(1).astype(float), total)
+    chosen: list[tuple[int, int, int]] = []
+    for c in range(UCF101_CLASSES):
+        order = _spread_groups(UCF101_GROUPS, (c * 0.4142135623730951) % 1.0)
+        picks = [(c, g, k) for k in range(1, UCF101_MAX_CLIPS + 1) for g in order if counts[c, g - 1] >= k]
+        chosen.extend(picks[: int(per_class[c])])
+    return sorted(chosen)
+
+
+@dataclass(frozen=True)
+class PlannedClip:
+    """One clip a spec writes: its class, group and clip number, path under the video folder and frame count."""
+
+    class_idx: int
+    group: int
+    clip: int
+    relpath: str
+    num_frames: int
+
+
+def plan_clips(spec: SyntheticSpec) -> list[PlannedClip]:
+    """Every clip ``spec`` writes, in writing order, without rendering anything (what :func:`generate` writes and
+    what its split files list)."""
+    if spec.layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {spec.layout!r}")
+    classes = _class_names(spec.layout, spec.num_classes)
+    if spec.shape == "ucf101":
+        triples = ucf101_shape_clips(spec.scale)
+    else:
+        triples = [
+            (c, g, k)
+            for c in range(spec.num_classes)
+            for g in range(1, spec.groups + 1)
+            for k in range(1, spec.clips_per_group + 1)
+        ]
+    plan = []
+    for c, g, k in triples:
+        length = int(np.random.default_rng([spec.seed, c, g, k]).integers(spec.min_frames, spec.max_frames + 1))
+        plan.append(PlannedClip(c, g, k, _clip_relpath(spec.layout, c, classes[c], g, k), length))
+    return plan
 
 
 def _write_split_files(spec: SyntheticSpec, root: Path, classes: list[str], clips: list[tuple[int, int, str]]) -> None:
@@ -380,8 +548,12 @@ def _write_split_files(spec: SyntheticSpec, root: Path, classes: list[str], clip
 
 
 def marker_text(spec: SyntheticSpec) -> str:
-    """What ``.complete`` holds: the spec and the renderer version that produced the folder."""
-    return f"{spec} render={RENDER_VERSION}"
+    """What ``.complete`` holds: the spec and the renderer version that produced the folder. ``shape`` and
+    ``scale`` appear only when set, so a grid spec's text (and the cache names hashed from it) is what it was
+    before they existed."""
+    shown = [f for f in fields(spec) if f.name not in ("shape", "scale") or getattr(spec, f.name) != f.default]
+    body = ", ".join(f"{f.name}={getattr(spec, f.name)!r}" for f in shown)
+    return f"{type(spec).__name__}({body}) render={RENDER_VERSION}"
 
 
 def clips_verified(root: str | Path) -> bool:
@@ -399,42 +571,52 @@ def generate(
     they do not (empty or truncated by a full disk); ``.complete`` and ``.verified`` are written last. Raises
     ``OSError`` naming the file for a failed write (nothing is marked complete then).
     """
-    if spec.layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {spec.layout!r}")
     root = Path(root)
+    jobs = plan_clips(spec)
     classes = _class_names(spec.layout, spec.num_classes)
-    motions = class_motions(spec.num_classes)
+    patterns = class_patterns(spec.num_classes)
     video_dir = video_dir_for(spec.layout, root)
-    clips: list[tuple[int, int, str]] = []
-    jobs = [
-        (c, g, k)
-        for c in range(spec.num_classes)
-        for g in range(1, spec.groups + 1)
-        for k in range(1, spec.clips_per_group + 1)
-    ]
     pad_w, pad_h = spec.width + 64, spec.height + 48
-    for c, g, k in tqdm(jobs, desc=f"synthetic {spec.layout}", disable=not progress, unit="clip"):
-        rel = _clip_relpath(spec.layout, c, classes[c], g, k)
-        clips.append((c, g, rel))
-        path = video_dir / rel
-        clip_rng = np.random.default_rng([spec.seed, c, g, k])
-        length = int(clip_rng.integers(spec.min_frames, spec.max_frames + 1))
+    for job in tqdm(jobs, desc=f"synthetic {spec.layout}", disable=not progress, unit="clip"):
+        c, g, k = job.class_idx, job.group, job.clip
+        path = video_dir / job.relpath
         if path.exists():
-            problem = clip_problem(path, length)
+            problem = clip_problem(path, job.num_frames)
             if problem is None:
                 continue
             log.warning("rewriting %s: %s (left by an earlier run)", path, problem)
+        clip_rng = np.random.default_rng([spec.seed, c, g, k])
+        clip_rng.integers(spec.min_frames, spec.max_frames + 1)  # the length (job.num_frames), drawn first
         group_rng = np.random.default_rng([spec.seed, c, g])
         background = _texture(group_rng, pad_w, pad_h, class_scene(spec.seed, c), spec.scene_bias)
         actor = (int(group_rng.integers(0, 3)), tuple(int(v) for v in group_rng.integers(30, 256, 3)))
-        motion, direction = motions[c]
-        frames = render_clip(motion, direction, clip_rng, spec.width, spec.height, length, background, actor)
+        motion, direction, tempo = patterns[c]
+        frames = render_clip(
+            motion, direction, clip_rng, spec.width, spec.height, job.num_frames, background, actor, tempo
+        )
         write_video(path, frames, spec.fps)
         if on_clip is not None:
             on_clip(path)
-    _write_split_files(spec, root, classes, clips)
+    _write_split_files(spec, root, classes, [(j.class_idx, j.group, j.relpath) for j in jobs])
     _write_text(root / ".complete", marker_text(spec) + "\n")
     _write_text(root / VERIFIED_FILE, f"every clip decoded to its frames ({len(jobs)} clips)\n")
+    return root
+
+
+def write_layout(spec: SyntheticSpec, root: str | Path) -> Path:
+    """The layout of ``spec`` without its videos: the split files, and an empty placeholder file at every clip's
+    path (for measuring what reads only the layout: split parsing, file identities, cache indexes). Nothing is
+    rendered and no ``.complete`` marker is written: a placeholder is not a clip (it reads as a zero-length file,
+    which the decoders skip). Returns ``root``."""
+    root = Path(root)
+    jobs = plan_clips(spec)
+    video_dir = video_dir_for(spec.layout, root)
+    for job in jobs:
+        path = video_dir / job.relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    classes = _class_names(spec.layout, spec.num_classes)
+    _write_split_files(spec, root, classes, [(j.class_idx, j.group, j.relpath) for j in jobs])
     return root
 
 
