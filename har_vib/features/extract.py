@@ -50,29 +50,31 @@ class ClipSource:
 
 
 def load_clip(
-    source: ClipSource, video_id: str, rel_path: str, sampler: Callable[[int], np.ndarray] | None = None
+    source: ClipSource,
+    video_id: str,
+    rel_path: str,
+    sampler: Callable[[int], np.ndarray] | None = None,
+    flow_skips: Callable[[], Mapping[str, str]] | None = None,
 ) -> np.ndarray:
     """``source.frames`` uint8 frames of one video at the backbone's input size, (T, crop, crop, 3) (native size
     when ``source.prep`` is None); ``sampler`` (frame count -> indices) replaces the source's deterministic
-    sampling (training draws random frames). Raises :class:`VideoDecodeError` for an unusable video."""
+    sampling (training draws random frames). ``flow_skips`` gives the flow extraction's skip records (read once by
+    the caller, not once per video without flow: that re-read every ``skipped*.json``, quadratic in the videos).
+    Raises :class:`VideoDecodeError` for an unusable video."""
     sampler = sampler or (lambda n: sample_indices(n, source.frames, source.sampling))
     if source.stream == "rgb":
         frames = read_frames(source.folder / rel_path, sampler, min_frames=source.min_frames, decoder=source.decoder)
     else:
         folder = source.folder / video_id
         if not (folder / "meta.json").is_file():
-            raise VideoDecodeError(folder, f"no optical flow: {_flow_skip_reason(source.folder, video_id)}")
+            skips = flow_skips() if flow_skips is not None else flow_skipped(source.folder)
+            reason = skips.get(video_id) or "not extracted (run scripts/extract_flow.py with the same settings)"
+            raise VideoDecodeError(folder, f"no optical flow: {reason}")
         n = int(read_flow_meta(folder)["num_flow_frames"])
         if n < 1:
             raise VideoDecodeError(folder, "no optical flow: the video has a single frame")
         frames = flow_to_image(read_flow(folder, sampler(n)), source.flow_bound)
     return source.prep.apply(frames) if source.prep is not None else frames
-
-
-def _flow_skip_reason(flow_root: Path, video_id: str) -> str:
-    """Why the flow of a video is missing, as the flow extraction (any shard) recorded it."""
-    reason = flow_skipped(flow_root).get(video_id)
-    return reason or "not extracted (run scripts/extract_flow.py with the same settings)"
 
 
 class ClipDataset(Dataset):
@@ -81,6 +83,13 @@ class ClipDataset(Dataset):
     def __init__(self, source: ClipSource, items: Sequence[tuple[str, str]]) -> None:
         self.source = source
         self.items = list(items)
+        self._flow_skips: Mapping[str, str] | None = None
+
+    def flow_skips(self) -> Mapping[str, str]:
+        """The flow extraction's skip records, read once per process (the first time a video has no flow)."""
+        if self._flow_skips is None:
+            self._flow_skips = flow_skipped(self.source.folder)
+        return self._flow_skips
 
     def __len__(self) -> int:
         return len(self.items)
@@ -100,7 +109,7 @@ class ClipDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None]:
         video_id, rel = self.items[i]
         try:
-            return i, torch.from_numpy(load_clip(self.source, video_id, rel)), None
+            return i, torch.from_numpy(load_clip(self.source, video_id, rel, flow_skips=self.flow_skips)), None
         except VideoDecodeError as err:
             return i, None, err.reason
 
@@ -178,6 +187,7 @@ def extract_features(
         encoder = encoder.to(memory_format=torch.channels_last)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     videos_per_batch = max(1, batch_size // source.frames)
+    num_workers = min(num_workers, len(todo))  # none to start when everything is in the store already
     workers = loader_worker_options(num_workers)  # a clean start: no decoder state inherited
     loader = DataLoader(
         ClipDataset(source, todo),
