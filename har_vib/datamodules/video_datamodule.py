@@ -178,8 +178,8 @@ class VideoDataModule(VideoSourcesMixin, VideoExtractionMixin, CompressedEncoder
             raise ConfigError(
                 f"{self.video_dir}: dataset.val_fraction={hp.val_fraction} holds out no validation video: validation "
                 f"takes whole groups (UCF) or videos (HMDB51), and no class has 2 of them among its usable training "
-                f"videos ({len(train)} usable, {len(self.skipped)} skipped: see the warnings above). Add videos, repair "
-                "the skipped ones, or check dataset.split"
+                f"videos ({len(train)} usable, {len(self.skipped)} skipped: see the warnings above). Add videos, "
+                "repair the skipped ones, or check dataset.split"
             )
         if not self.end_to_end:
             if hp.fusion == "mean" and len({s.dim for s in ordered}) > 1:
