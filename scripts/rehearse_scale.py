@@ -52,7 +52,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,9 +67,9 @@ FULL_SIZE = 13_320  # UCF101's videos
 # ---------------------------------------------------------------------------------------------- process trees
 
 
-def _proc_children() -> dict[int, list[int]]:
-    """``{parent pid: [child pids]}`` of every process /proc shows."""
-    kids: dict[int, list[int]] = {}
+def _proc_stats() -> Iterator[tuple[int, list[bytes]]]:
+    """``(pid, fields of /proc/<pid>/stat after the name)`` of every process /proc shows: state, parent pid,
+    process group, ... (the name may hold spaces and parentheses, so the fields start after its last ')')."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -77,9 +77,15 @@ def _proc_children() -> dict[int, list[int]]:
             with open(f"/proc/{entry.name}/stat", "rb") as fh:
                 data = fh.read()
         except OSError:
-            continue
-        fields_after_name = data[data.rfind(b")") + 2 :].split()  # the name may hold spaces and parentheses
-        kids.setdefault(int(fields_after_name[1]), []).append(int(entry.name))
+            continue  # exited meanwhile
+        yield int(entry.name), data[data.rfind(b")") + 2 :].split()
+
+
+def _proc_children() -> dict[int, list[int]]:
+    """``{parent pid: [child pids]}`` of every process /proc shows."""
+    kids: dict[int, list[int]] = {}
+    for pid, fields in _proc_stats():
+        kids.setdefault(int(fields[1]), []).append(pid)
     return kids
 
 
@@ -180,19 +186,8 @@ class TreeSampler:
 
 def _group_members(pgid: int) -> list[int]:
     """Live processes in process group ``pgid`` (a stage's leftovers once its leader has exited)."""
-    out = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                data = fh.read()
-        except OSError:
-            continue
-        state, _, group = data[data.rfind(b")") + 2 :].split()[:3]
-        if int(group) == pgid and state != b"Z":  # a zombie has exited (its parent has not reaped it yet)
-            out.append(int(entry.name))
-    return out
+    # a zombie has exited (its parent has not reaped it yet)
+    return [pid for pid, fields in _proc_stats() if int(fields[2]) == pgid and fields[0] != b"Z"]
 
 
 def _kill_group(pgid: int, grace: float = 10.0) -> None:
