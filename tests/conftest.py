@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -46,6 +48,19 @@ SUBPROCESS_RUN = [*TINY, "trainer.max_epochs=3"]
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+def load_script(name: str) -> ModuleType:
+    """``scripts/<name>`` imported as a module (``<stem>_under_test``), to test its functions in-process; registered in
+    ``sys.modules`` (dataclasses look their module up) with ``scripts/`` on the path (for its ``import _bootstrap``)."""
+    path = ROOT / "scripts" / name
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(f"{path.stem}_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def compose_train_cfg(tmp_path: Path, overrides: list[str]) -> DictConfig:

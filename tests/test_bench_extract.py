@@ -4,16 +4,15 @@ videos without changing anything in it."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.conftest import load_script
 from tests.real_videos import encode_variant
 from tests.test_train_video import _script
 
@@ -38,12 +37,7 @@ def _snapshot(folder: Path) -> dict[str, tuple]:
 
 
 def _load_script() -> ModuleType:
-    if str(SCRIPT.parent) not in sys.path:
-        sys.path.insert(0, str(SCRIPT.parent))  # for its `import _bootstrap`
-    spec = importlib.util.spec_from_file_location("bench_extract_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT.name)
 
 
 def _dataset_folder(root: Path) -> Path:

@@ -3,7 +3,6 @@ stage (memory of the whole process tree, the timeout that stops the tree)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
@@ -13,19 +12,15 @@ from types import ModuleType
 
 import pytest
 
+from tests.conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "rehearse_scale.py"
 
 
 @pytest.fixture(scope="module")
 def rehearse() -> ModuleType:
-    if str(SCRIPT.parent) not in sys.path:
-        sys.path.insert(0, str(SCRIPT.parent))  # for its `import _bootstrap`
-    spec = importlib.util.spec_from_file_location("rehearse_scale_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT.name)
 
 
 def _records(m: ModuleType) -> list:

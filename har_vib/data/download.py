@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from tqdm import tqdm
 
 from har_vib.data.archives import FetchError
 from har_vib.errors import os_error_message
-from har_vib.utils.io import write_json
+from har_vib.utils.io import free_bytes, write_json
 
 log = logging.getLogger(__name__)
 
@@ -150,11 +149,8 @@ def _finish(part: Path, dest: Path, total: int) -> None:
 
 
 def _check_space(folder: Path, needed: int, dest: Path) -> None:
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:
-        return
-    if needed > free:
+    free = free_bytes(folder)
+    if free is not None and needed > free:
         raise FetchError(
             f"cannot write {dest}: it needs {needed / 1e9:.2f} GB more and {folder} has {free / 1e9:.2f} GB free; "
             "free space on that disk or pass --archive-dir on another disk"

@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from har_vib.data.archives import MAGIC, Archive, CorruptArchiveError, FetchError
 from har_vib.errors import os_error_message
-from har_vib.utils.io import TMP_PREFIX
+from har_vib.utils.io import TMP_PREFIX, free_bytes, nearest_existing
 
 log = logging.getLogger(__name__)
 
@@ -174,25 +174,40 @@ def member_sizes(path: str | os.PathLike, kind: str) -> list[int] | None:
         return None
     sizes = []
     with archive:
-        while True:
-            data = unrarlib.RARHeaderDataEx()
-            code = unrarlib.RARReadHeaderEx(archive.handle, data)
-            if code == _ERAR_END_ARCHIVE:
-                return sizes
-            if code != 0:
-                return None
-            header = unrarlib.RarHeader(archive, data)
-            if not header.Flags & unrarlib.FLAGS_RHDF_DIRECTORY:
-                sizes.append(header.UnpSize + (header.UnpSizeHigh << 32))
-            header.skip()
+        try:
+            for header in _rar_headers(archive):
+                if not header.Flags & unrarlib.FLAGS_RHDF_DIRECTORY:
+                    sizes.append(header.UnpSize + (header.UnpSizeHigh << 32))
+                header.skip()
+        except _RarHeaderError:
+            return None
+    return sizes
 
 
-def _existing(folder: Path) -> Path:
-    """``folder``, or its nearest ancestor that exists (whose file system ``folder`` will be on)."""
-    for candidate in (folder, *folder.parents):
-        if candidate.exists():
-            return candidate
-    return folder
+class _RarHeaderError(Exception):
+    """UnRAR could not read the next member's header: ``code`` is its error code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _rar_headers(archive) -> Iterator:
+    """Each member header of an open UnRAR archive, in order; the caller skips or tests each before the next.
+
+    Raises:
+        _RarHeaderError: a header could not be read (damaged or cut short).
+    """
+    from unrar.cffi import unrarlib
+
+    while True:
+        data = unrarlib.RARHeaderDataEx()
+        code = unrarlib.RARReadHeaderEx(archive.handle, data)
+        if code == _ERAR_END_ARCHIVE:
+            return
+        if code != 0:
+            raise _RarHeaderError(code)
+        yield unrarlib.RarHeader(archive, data)
 
 
 def check_space(archive: Archive, path: str | os.PathLike, root: str | os.PathLike) -> None:
@@ -213,12 +228,9 @@ def check_space(archive: Archive, path: str | os.PathLike, root: str | os.PathLi
         return
     total = sum(sizes) + (max(sizes) if archive.nested else 0)
     needed = total + int(total * UNPACK_MARGIN_FRACTION) + UNPACK_MARGIN_BYTES
-    where = _existing(root)
-    try:
-        free = shutil.disk_usage(where).free
-    except OSError:
-        return
-    if needed > free:
+    where = nearest_existing(root)
+    free = free_bytes(where)
+    if free is not None and needed > free:
         raise FetchError(
             f"cannot unpack {path} into {root}: its {len(sizes):,} files take {human_size(total)}, "
             f"{human_size(needed)} with a margin for the file system, and {where} has {human_size(free)} free; free "
@@ -288,14 +300,14 @@ def extract_rar(
         disable=not progress, dynamic_ncols=True,
     )  # fmt: skip
     with archive, bar:
+        headers = _rar_headers(archive)
         while True:
-            data = unrarlib.RARHeaderDataEx()
-            code = unrarlib.RARReadHeaderEx(archive.handle, data)
-            if code == _ERAR_END_ARCHIVE:
+            try:
+                header = next(headers, None)
+            except _RarHeaderError as err:
+                raise _rar_error(path, err.code, None) from None
+            if header is None:
                 return written
-            if code != 0:
-                raise _rar_error(path, code, None)
-            header = unrarlib.RarHeader(archive, data)
             bar.update(header.PackSize + (header.PackSizeHigh << 32))
             name = header.FileNameW
             rel = _strip(member_path(name, path), strip)

@@ -134,6 +134,20 @@ def remove_stale_temps(folder: str | Path) -> int:
     return len(stale)
 
 
+def nearest_existing(path: str | Path) -> Path:
+    """``path``, or its nearest ancestor that exists (whose file system ``path`` will be on once made)."""
+    path = Path(path)
+    return next((p for p in (path, *path.parents) if p.exists()), path)
+
+
+def free_bytes(folder: str | Path) -> int | None:
+    """Bytes free on the file system ``folder`` is (or will be, once made) on; None when that cannot be read."""
+    try:
+        return shutil.disk_usage(nearest_existing(folder)).free
+    except OSError:
+        return None
+
+
 def stable_hash(data: Any, length: int = 12) -> str:
     """Short sha256 of ``data`` serialised as canonical JSON (sorted keys)."""
     blob = json.dumps(data, sort_keys=True, default=str).encode()

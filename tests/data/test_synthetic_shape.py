@@ -3,9 +3,7 @@ dataset that keeps every class and the split structure, and split files that the
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from har_vib.data.synthetic import (
     write_layout,
 )
 from har_vib.data.video import frame_count
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 OFFICIAL_NAME = re.compile(r"(?P<cls>[A-Za-z]+)/v_(?P=cls)_g(?P<g>\d\d)_c(?P<c>\d\d)\.avi")
@@ -148,13 +147,7 @@ def test_the_layout_alone_has_split_files_and_empty_placeholders(tmp_path, monke
 
 
 def _script():
-    path = ROOT / "scripts" / "make_synthetic_videos.py"
-    if str(path.parent) not in sys.path:
-        sys.path.insert(0, str(path.parent))  # for its `import _bootstrap`
-    spec = importlib.util.spec_from_file_location("make_synthetic_videos_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("make_synthetic_videos.py")
 
 
 def test_the_script_plans_full_size_and_refuses_a_scale_with_a_grid(tmp_path, capsys):
