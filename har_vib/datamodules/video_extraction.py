@@ -138,13 +138,16 @@ class VideoExtractionMixin:
             return self._extract_features(progress, shard)
 
     def _extract_features(self, progress: bool, shard: Shard = ALL) -> dict[str, Any]:
-        from har_vib.features.backbones import BackboneSpec, resolve_weights
+        from har_vib.features.backbones import BackboneSpec, download_weights, weights_source
         from har_vib.features.extract import extract_features
 
         reports: dict[str, Any] = {}
         if "flow" in self.streams:
-            # the encoder's weights first (a download, or its error): not after hours of TV-L1
-            resolve_weights(BackboneSpec.from_config(self.backbone_cfg))
+            # the encoder's weights first (a download, or its error): not after hours of TV-L1; nothing is read
+            spec = BackboneSpec.from_config(self.backbone_cfg)
+            kind, hub = weights_source(spec)
+            if kind == "download":
+                download_weights(spec, hub)
             reports["optical_flow"] = self.extract_flow(progress, shard)
         encoder, stores, extra = self._encoder_and_stores(build_encoder=True)
         device = resolve_device(str(self.features_cfg.get("device", "auto")))
